@@ -1,0 +1,1 @@
+"""Command-line interface of territoire_geo (``territoire-geo``)."""

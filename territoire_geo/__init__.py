@@ -1,0 +1,55 @@
+"""territoire_geo — geospatial planning and satellite analysis for French local authorities.
+
+Find and fetch Copernicus imagery, load it lazily on a Lambert-93 grid, compute
+vegetation and land-change indices, overlay them on PLUi zoning and soil/risk
+layers, score land reserves and export offline 3D scenes — every output with
+its provenance.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from territoire_geo._types import AOI, DateRange, normalize_aoi, normalize_date_range
+from territoire_geo.config import Settings
+from territoire_geo.errors import TerritoireError, TerritoireWarning
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+_LAZY = {
+    "search": ("territoire_geo.sources", "search"),
+    "fetch": ("territoire_geo.fetch", "fetch"),
+    "load": ("territoire_geo.load", "load"),
+    "plan_load": ("territoire_geo.load", "plan_load"),
+    "show_versions": ("territoire_geo._show_versions", "show_versions"),
+}
+
+__all__ = [
+    "AOI",
+    "DateRange",
+    "Settings",
+    "TerritoireError",
+    "TerritoireWarning",
+    "__version__",
+    "fetch",
+    "load",
+    "normalize_aoi",
+    "normalize_date_range",
+    "plan_load",
+    "search",
+    "show_versions",
+]
+
+
+def __getattr__(name: str) -> object:
+    """Import heavy workflow functions on first use."""
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'territoire_geo' has no attribute {name!r}")
