@@ -1,0 +1,100 @@
+"""Shared CLI plumbing: state, error mapping, output helpers, progress bars."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from territoire_geo.errors import TerritoireError, exit_code_for
+
+T = TypeVar("T")
+
+console = Console(stderr=True)
+out = Console(soft_wrap=True)
+
+
+@dataclass
+class AppState:
+    """Options of the root callback, carried in ``ctx.obj``."""
+
+    debug: bool = False
+    quiet: bool = False
+    verbose: int = 0
+
+
+def state(ctx: typer.Context) -> AppState:
+    """The AppState of this invocation."""
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, AppState) else AppState()
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    """Library log lines to stderr: warnings by default, info with -v, debug with -vv."""
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("territoire_geo")
+    root.handlers = [h for h in root.handlers if not isinstance(h, logging.StreamHandler)] + [handler]
+    root.setLevel(level)
+
+
+def run(ctx: typer.Context, func: Callable[[], T]) -> T:
+    """Call ``func``; map user errors to one line and the documented exit code."""
+    try:
+        return func()
+    except TerritoireError as exc:
+        if state(ctx).debug:
+            raise
+        console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, markup=True)
+        raise typer.Exit(exit_code_for(exc)) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: partial downloads are kept and resume on the next run")
+        raise typer.Exit(130) from None
+    except MemoryError:
+        console.print("[bold red]error:[/] out of memory; use a smaller AOI or smaller --chunks")
+        raise typer.Exit(1) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if state(ctx).debug:
+            raise
+        console.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {_one_line(exc)[:300]} "
+                      "— rerun with --debug and report it")
+        raise typer.Exit(1) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text.replace("[", "\\[")
+
+
+def print_json(data: Any) -> None:
+    """Data as JSON on stdout."""
+    out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+
+
+@contextmanager
+def download_progress(quiet: bool) -> Iterator[Callable[[str, int, int | None], None] | None]:
+    """A rich progress display fed by (label, bytes, total) calls."""
+    if quiet:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bars:
+        tasks: dict[str, Any] = {}
+
+        def advance(label: str, n: int, total: int | None) -> None:
+            if label not in tasks:
+                tasks[label] = bars.add_task(label, total=total)
+            bars.update(tasks[label], advance=n, total=total)
+
+        yield advance

@@ -1,0 +1,62 @@
+"""Writing Cloud-Optimized GeoTIFFs from numpy arrays (internal helper)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+
+__all__ = ["write_cog"]
+
+
+def write_cog(
+    path: str | os.PathLike[str],
+    data: np.ndarray,
+    transform: Affine,
+    crs: Any,
+    *,
+    nodata: float | None = None,
+    descriptions: list[str] | None = None,
+    tags: dict[str, str] | None = None,
+    blocksize: int = 256,
+    resampling: str = "average",
+) -> Path:
+    """Write a 2-D or 3-D (band, y, x) array as a COG, atomically.
+
+    The file is written to ``<name>.part`` next to ``path`` and renamed, so
+    a reader never sees a half-written file.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    array = data[np.newaxis] if data.ndim == 2 else data
+    tmp = target.with_name(target.name + ".part")
+    profile = {
+        "driver": "COG",
+        "width": array.shape[2],
+        "height": array.shape[1],
+        "count": array.shape[0],
+        "dtype": array.dtype.name,
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+        "compress": "DEFLATE",
+        "level": 9,
+        "predictor": 3 if array.dtype.kind == "f" else 2,
+        "blocksize": blocksize,
+        "overview_resampling": resampling,
+    }
+    try:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(array)
+            for i, text in enumerate(descriptions or [], start=1):
+                dst.set_band_description(i, text)
+            if tags:
+                dst.update_tags(**tags)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

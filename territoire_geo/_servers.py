@@ -1,0 +1,271 @@
+"""Loopback servers for tests: a Range-capable static server with faults, and rustac.
+
+Both bind to 127.0.0.1 on a free port and stop cleanly; neither talks to
+anything but the loopback interface.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+__all__ = ["Fault", "RangeHTTPServer", "StacApiServer", "free_port"]
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected misbehaviour for one request.
+
+    kind
+        ``status`` (answer ``status`` with a short body, ``Retry-After`` if
+        ``retry_after``), ``reset`` (send headers and ``after`` bytes then
+        drop the connection), ``truncate`` (announce the full length, send
+        ``after`` bytes, close), ``html`` (200 with an HTML page),
+        ``delay`` (sleep ``seconds`` then answer normally), ``trickle``
+        (send the body in 1-byte writes ``seconds`` apart, at most ``after``
+        bytes before closing).
+    """
+
+    kind: str
+    status: int = 500
+    after: int = 0
+    seconds: float = 0.0
+    retry_after: int | None = None
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet."""
+
+    def do_HEAD(self) -> None:
+        self._serve(send_body=False)
+
+    def do_GET(self) -> None:
+        self._serve(send_body=True)
+
+    def _serve(self, *, send_body: bool) -> None:
+        path = self.path.split("?", 1)[0]
+        self.server.record(self.command, path, self.headers.get("Range"), dict(self.headers))
+        fault = self.server.next_fault(path)
+        if fault and fault.kind == "delay":
+            time.sleep(fault.seconds)
+            fault = None
+        if fault and fault.kind in {"status", "html"}:
+            self._send_fault(fault)
+            return
+        file = self.server.root / path.lstrip("/")
+        if not file.is_file() or ".." in Path(path).parts:
+            self._plain(404, b"not found\n")
+            return
+        self._send_file(file, fault, send_body)
+
+    def _plain(self, status: int, body: bytes, ctype: str = "text/plain",
+               extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_fault(self, fault: Fault) -> None:
+        if fault.kind == "html":
+            self._plain(200, b"<html><body><h1>Maintenance</h1></body></html>", "text/html")
+            return
+        extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+        self._plain(fault.status, f"error {fault.status}\n".encode(), extra=extra)
+
+    def _send_file(self, file: Path, fault: Fault | None, send_body: bool) -> None:
+        size = file.stat().st_size
+        span = self._range(size)
+        if span is None:
+            self._plain(416, b"", extra={"Content-Range": f"bytes */{size}"})
+            return
+        start, end, partial = span
+        length = end - start + 1
+        self.send_response(206 if partial else 200)
+        self.send_header("Content-Type", self.guess_type(str(file)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(length))
+        self.send_header("ETag", f'"{int(file.stat().st_mtime)}-{size}"')
+        if partial:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if send_body:
+            self._write_body(file, start, length, fault)
+
+    def _range(self, size: int) -> tuple[int, int, bool] | None:
+        header = self.headers.get("Range")
+        match = _RANGE.match(header.strip()) if header else None
+        if not match:
+            return 0, max(size - 1, 0), False
+        first, last = match.groups()
+        if first == "":
+            start, end = max(size - int(last or 0), 0), size - 1
+        else:
+            start, end = int(first), min(int(last) if last else size - 1, size - 1)
+        if start >= size or start > end:
+            return None
+        return start, end, True
+
+    def _write_body(self, file: Path, start: int, length: int, fault: Fault | None) -> None:
+        with file.open("rb") as src:
+            src.seek(start)
+            data = src.read(length)
+        if fault is None:
+            self.wfile.write(data)
+            return
+        if fault.kind == "trickle":
+            for byte in data[: fault.after or len(data)]:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(fault.seconds)
+        else:
+            self.wfile.write(data[: fault.after])
+            self.wfile.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.root = root
+        self.faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self.requests: list[tuple[str, str, str | None, dict[str, str]]] = []
+        self._lock = threading.Lock()
+
+    def record(self, method: str, path: str, rng: str | None, headers: dict[str, str]) -> None:
+        with self._lock:
+            self.requests.append((method, path, rng, headers))
+
+    def next_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            queue = self.faults.get(path)
+            return queue.popleft() if queue else None
+
+
+class RangeHTTPServer:
+    """Serve a folder on 127.0.0.1 with HTTP Range support and injected faults.
+
+    Use as a context manager; ``url`` is the base URL. ``inject(path, *faults)``
+    queues faults for the next requests to ``path`` (``/red.tif``); each is
+    used once, in order.
+
+    Examples
+    --------
+    >>> with RangeHTTPServer(tmp_path) as server:  # doctest: +SKIP
+    ...     server.inject("/red.tif", Fault("status", 503), Fault("reset", after=100))
+    ...     rasterio.open(server.url + "/red.tif")
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._server = _Server(self.root)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL, without a trailing slash."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def requests(self) -> list[tuple[str, str, str | None, dict[str, str]]]:
+        """(method, path, Range header, headers) of every request so far."""
+        return list(self._server.requests)
+
+    def inject(self, path: str, *faults: Fault) -> None:
+        """Queue faults for the next requests to ``path``."""
+        self._server.faults[path].extend(faults)
+
+    def count(self, path: str, method: str = "GET") -> int:
+        """How many requests of ``method`` reached ``path``."""
+        return sum(1 for m, p, _, _ in self._server.requests if p == path and m == method)
+
+    def __enter__(self) -> RangeHTTPServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class StacApiServer:
+    """``rustac serve`` (memory backend) on 127.0.0.1, serving given JSON files.
+
+    Parameters
+    ----------
+    collections_and_items
+        Paths to a collection JSON and an items NDJSON/JSON file, as
+        ``rustac serve`` takes them.
+    """
+
+    startup_timeout: ClassVar[float] = 30.0
+
+    def __init__(self, *paths: str | os.PathLike[str]) -> None:
+        exe = shutil.which("rustac")
+        if exe is None:
+            raise RuntimeError("rustac is not installed; pip install rustac")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._cmd = [exe, "serve", "--addr", f"127.0.0.1:{self.port}", *map(str, paths)]
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> StacApiServer:
+        self._proc = subprocess.Popen(self._cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                raise RuntimeError(f"rustac serve exited: {err.strip()[:500]}")
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.__exit__()
+        raise RuntimeError("rustac serve did not answer in time")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        if self._proc and self._proc.stderr:
+            self._proc.stderr.close()

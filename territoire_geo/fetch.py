@@ -1,0 +1,144 @@
+"""Fetch imagery assets into a local cache folder (whole files or AOI clips).
+
+Layout: ``<dest>/<collection>/<item id>/<band>.tif`` plus ``<dest>/items.json``,
+an item collection whose hrefs point at the local files, so that
+``load(search(..., source=dest))`` works offline afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pystac
+
+from territoire_geo._types import AOILike, normalize_aoi
+from territoire_geo.bands import band_assets
+from territoire_geo.config import Settings
+from territoire_geo.sources._http import HttpClient, redact_url
+from territoire_geo.sources.download import download
+
+__all__ = ["FetchedAsset", "fetch", "fetch_report"]
+
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True)
+class FetchedAsset:
+    """One asset after :func:`fetch`."""
+
+    item_id: str
+    band: str
+    href: str
+    path: str
+    bytes: int
+    cached: bool
+    resumed: bool
+    verified: str | None
+    clipped: bool
+
+
+def fetch(
+    items: Iterable[pystac.Item],
+    bands: Sequence[str] | str,
+    dest: str | os.PathLike[str],
+    *,
+    aoi: AOILike | None = None,
+    settings: Settings | None = None,
+    sign: Callable[[str], str] | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[pystac.Item], list[FetchedAsset]]:
+    """Download the given bands of the given items into ``dest``.
+
+    Parameters
+    ----------
+    items
+        Items from :func:`territoire_geo.search`.
+    bands
+        Canonical band names.
+    dest
+        Cache folder (created). A file already there and intact is not
+        downloaded again.
+    aoi
+        When given, each asset is clipped to the AOI (window read through
+        GDAL, written as a COG) instead of downloaded whole.
+    sign
+        Hook applied to every href before it is requested.
+    progress
+        Called with (label, bytes just received, total bytes or None).
+
+    Returns
+    -------
+    (items, assets)
+        Items whose hrefs point at the local files, and what was done per asset.
+
+    Raises
+    ------
+    SourceError
+        If a download fails (one line naming the URL); ChecksumError on a bad checksum.
+    ExportError
+        If the disk is full or ``dest`` cannot be written.
+    """
+    root = Path(dest)
+    http = HttpClient(settings)
+    area = normalize_aoi(aoi) if aoi is not None else None
+    local_items, report = [], []
+    for item in items:
+        local = item.clone()
+        for name, band in band_assets(item, bands).items():
+            target = root / (item.collection_id or "items") / item.id / f"{name}.tif"
+            href = sign(band.href) if sign else band.href
+            label = f"{item.id}/{name}"
+            if area is not None:
+                done = _clip(href, target, area, settings, label)
+            else:
+                result = download(href, target, http=http, checksum=band.checksum,
+                                  progress=(lambda n, t, _l=label: progress(_l, n, t)) if progress else None)
+                done = FetchedAsset(item.id, name, redact_url(band.href), str(target), result.bytes_transferred,
+                                    result.cached, result.resumed, result.verified, False)
+            report.append(FetchedAsset(item.id, name, redact_url(band.href), done.path, done.bytes,
+                                       done.cached, done.resumed, done.verified, done.clipped))
+            _point_to_local(local, band.key, target, done.clipped)
+        local_items.append(local)
+    _write_item_collection(root / "items.json", local_items)
+    return local_items, report
+
+
+def _point_to_local(item: pystac.Item, key: str, target: Path, clipped: bool) -> None:
+    asset = item.assets[key]
+    asset.href = str(target.resolve())
+    if clipped:
+        asset.extra_fields.pop("file:checksum", None)
+        for field in ("proj:shape", "proj:transform", "proj:bbox"):
+            asset.extra_fields.pop(field, None)
+
+
+def _clip(href: str, target: Path, area: Any, settings: Settings | None, label: str) -> FetchedAsset:
+    from territoire_geo.io import clip_to_cog
+
+    if target.exists():
+        return FetchedAsset("", "", href, str(target), 0, True, False, None, True)
+    size = clip_to_cog(href, target, area, settings=settings)
+    return FetchedAsset("", "", href, str(target), size, False, False, None, True)
+
+
+def _write_item_collection(path: Path, items: list[pystac.Item]) -> None:
+    existing: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for feature in json.loads(path.read_text(encoding="utf-8")).get("features", []):
+            existing[f"{feature.get('collection')}/{feature['id']}"] = feature
+    for item in items:
+        existing[f"{item.collection_id}/{item.id}"] = item.to_dict(include_self_link=False, transform_hrefs=False)
+    body = {"type": "FeatureCollection", "features": list(existing.values())}
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(body, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def fetch_report(assets: Iterable[FetchedAsset]) -> list[dict[str, Any]]:
+    """The fetch report as JSON-serialisable dictionaries."""
+    return [asdict(a) for a in assets]

@@ -1,0 +1,212 @@
+"""Resumable, verified, atomic downloads of one URL to one file.
+
+The bytes go to ``<target>.part``; an interrupted transfer resumes from the
+bytes already there with ``Range`` (guarded by ``If-Range`` on the ETag);
+the file is renamed to ``target`` only when complete and, where a checksum
+is known, verified. A wrong checksum removes the partial file.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from territoire_geo.checksums import file_digest, parse_multihash
+from territoire_geo.errors import ChecksumError, DataError, ExportError, SourceError, SourceUnavailableError
+from territoire_geo.sources._http import HttpClient, redact_url
+
+__all__ = ["DownloadResult", "download"]
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 16
+
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What one download did."""
+
+    path: Path
+    bytes_transferred: int
+    cached: bool
+    resumed: bool
+    verified: str | None  # algorithm used, or None when no checksum was known
+
+
+def download(url: str, target: Path, *, http: HttpClient, checksum: str | None = None,
+             progress: Progress | None = None, max_resumes: int | None = None) -> DownloadResult:
+    """Download ``url`` to ``target`` unless it is already there.
+
+    Parameters
+    ----------
+    url
+        ``http(s)://``, ``file://`` or a local path.
+    target
+        Final path; written atomically.
+    checksum
+        ``file:checksum`` multihash (hex) to verify against.
+    progress
+        Called with (bytes just received, total bytes or None).
+
+    Raises
+    ------
+    ChecksumError
+        If the bytes do not match ``checksum`` (the partial file is removed).
+    SourceError, SourceUnavailableError, AuthenticationError
+        As :class:`HttpClient` raises them.
+    ExportError
+        If the disk is full or the target cannot be written.
+    """
+    target = Path(target)
+    if target.exists() and _intact(target, checksum):
+        return DownloadResult(target, 0, True, False, None)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    try:
+        if url.startswith(("http://", "https://")):
+            moved, resumed = _http_download(url, part, http, progress, max_resumes or http.policy.retries + 2)
+        else:
+            moved, resumed = _copy_local(url, part), False
+        verified = _verify(part, checksum, url)
+        os.replace(part, target)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            part.unlink(missing_ok=True)
+            _meta(part).unlink(missing_ok=True)
+            raise ExportError(f"disk full while writing {target}; free space and run again") from exc
+        if isinstance(exc, (SourceError, ExportError)):
+            raise
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    _meta(part).unlink(missing_ok=True)
+    return DownloadResult(target, moved, False, resumed, verified)
+
+
+def _intact(path: Path, checksum: str | None) -> bool:
+    if checksum is None:
+        return True
+    algorithm, expected = parse_multihash(checksum)
+    return file_digest(path, algorithm) == expected
+
+
+def _verify(part: Path, checksum: str | None, url: str) -> str | None:
+    if checksum is None:
+        return None
+    algorithm, expected = parse_multihash(checksum)
+    actual = file_digest(part, algorithm)
+    if actual != expected:
+        part.unlink(missing_ok=True)
+        _meta(part).unlink(missing_ok=True)
+        raise ChecksumError(
+            f"{redact_url(url)}: {algorithm} checksum mismatch (expected {expected[:12]}…, got {actual[:12]}…); "
+            "the file was discarded, run again or report the corrupt asset"
+        )
+    return algorithm
+
+
+def _copy_local(url: str, part: Path) -> int:
+    source = Path(unquote(urlsplit(url).path)) if url.startswith("file://") else Path(url)
+    if not source.is_file():
+        raise DataError(f"asset {source} does not exist; check the catalog")
+    shutil.copyfile(source, part)
+    return part.stat().st_size
+
+
+def _meta(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def _http_download(url: str, part: Path, http: HttpClient, progress: Progress | None,
+                   max_resumes: int) -> tuple[int, bool]:
+    moved, resumed, failure = 0, False, ""
+    for attempt in range(max_resumes + 1):
+        have = part.stat().st_size if part.exists() else 0
+        headers = _resume_headers(part, have)
+        with http.stream(url, headers=headers) as response:
+            offset = _start_offset(response, have)
+            resumed = resumed or offset > 0
+            total = _total_size(response, offset)
+            if total is not None and offset == total:
+                return moved, resumed
+            _save_meta(part, response)
+            try:
+                moved += _write_body(response, part, offset, progress, total)
+            except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError,
+                    requests.exceptions.ContentDecodingError, requests.Timeout) as exc:
+                failure = type(exc).__name__
+                log.info("%s: transfer cut (%s); resuming (%d/%d)", redact_url(url), failure,
+                         attempt + 1, max_resumes)
+                time.sleep(http.policy.delay(attempt, None))
+                continue
+        size = part.stat().st_size
+        if total is None or size >= total:
+            return moved, resumed
+        failure = f"body ended at {size} of {total} bytes"
+        time.sleep(http.policy.delay(attempt, None))
+    raise SourceUnavailableError(f"{redact_url(url)}: download kept failing ({failure}); "
+                                 "run again to resume from the bytes already fetched")
+
+
+def _resume_headers(part: Path, have: int) -> dict[str, str]:
+    if have <= 0:
+        return {}
+    headers = {"Range": f"bytes={have}-"}
+    meta = _meta(part)
+    if meta.exists():
+        etag = json.loads(meta.read_text()).get("etag")
+        if etag:
+            headers["If-Range"] = etag
+    return headers
+
+
+def _start_offset(response: requests.Response, have: int) -> int:
+    if response.status_code == 206 and have:
+        content_range = response.headers.get("Content-Range", "")
+        try:
+            start = int(content_range.split()[1].split("-")[0])
+        except (IndexError, ValueError):
+            start = -1
+        if start == have:
+            return have
+    return 0
+
+
+def _total_size(response: requests.Response, offset: int) -> int | None:
+    if response.status_code == 206:
+        try:
+            return int(response.headers["Content-Range"].rsplit("/", 1)[1])
+        except (KeyError, ValueError):
+            return None
+    length = response.headers.get("Content-Length")
+    return int(length) + offset if length and length.isdigit() else None
+
+
+def _save_meta(part: Path, response: requests.Response) -> None:
+    etag = response.headers.get("ETag")
+    if etag:
+        _meta(part).write_text(json.dumps({"etag": etag}))
+
+
+def _write_body(response: requests.Response, part: Path, offset: int, progress: Progress | None,
+                total: int | None) -> int:
+    moved = 0
+    mode = "r+b" if offset and part.exists() else "wb"
+    with part.open(mode) as out:
+        out.seek(offset)
+        out.truncate()
+        for chunk in response.iter_content(CHUNK):
+            out.write(chunk)
+            moved += len(chunk)
+            if progress:
+                progress(len(chunk), total)
+    return moved
