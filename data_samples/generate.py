@@ -68,7 +68,7 @@ class Acquisition:
 
 
 def _at(y: int, m: int, d: int) -> dt.datetime:
-    return dt.datetime(y, m, d, 10, 30, 21, tzinfo=dt.timezone.utc)
+    return dt.datetime(y, m, d, 10, 30, 21, tzinfo=dt.UTC)
 
 
 ACQUISITIONS = (

@@ -486,7 +486,8 @@ def _make_valid(
     stats["invalid_geometry"] = int(invalid.sum())
     if invalid.any():
         geoms = geoms.copy()
-        geoms[invalid] = shapely.make_valid(geoms[invalid])
+        with np.errstate(all="ignore"):
+            geoms[invalid] = shapely.make_valid(geoms[invalid])
         repairs.append(f"{label}: repaired {int(invalid.sum())} invalid geometries (make_valid)")
     if kind == "surf":
         mixed = ~np.isin(shapely.get_type_id(geoms), _KIND_TYPES["surf"])

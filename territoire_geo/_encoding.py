@@ -34,15 +34,10 @@ __all__ = [
     "repair_mojibake_frame",
 ]
 
-# Lead byte of a two-byte UTF-8 sequence decoded as CP1252/Latin-1 (Ã, Â, Å…) followed by
-# a continuation byte shown as a CP1252/Latin-1 character (\x80-\xbf range and their
-# CP1252 renderings such as ©, ¨, ’, €).
-_MOJIBAKE = re.compile(
-    "[\u00c2-\u00df][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
-)
-_MOJIBAKE3 = re.compile(
-    "[\u00e0-\u00ef][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]{2}"
-)
+# A UTF-8 multibyte sequence shown through CP1252/Latin-1: a lead byte (Ã, Â, â…) followed
+# by continuation bytes rendered as U+0080-U+00BF or as their CP1252 glyphs (©, ’, €…).
+_CONT = "[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
+_MOJIBAKE = re.compile(f"[\u00c2-\u00df]{_CONT}|[\u00e0-\u00ef]{_CONT}{{2}}|[\u00f0-\u00f4]{_CONT}{{3}}")
 
 _CODEC_ALIASES = {
     "UTF8": "utf-8",
@@ -236,8 +231,9 @@ def recode_frame(frame: pd.DataFrame, declared: str | None = None) -> tuple[pd.D
 def fix_mojibake(text: object) -> object:
     """Repair UTF-8 text that was decoded as CP1252/Latin-1 once or twice.
 
-    ``"Zone urbanisÃ©e"`` becomes ``"Zone urbanisée"``; clean text, non-strings and
-    text that does not round-trip are returned unchanged.
+    ``"Zone urbanisÃ©e"`` becomes ``"Zone urbanisée"``. Each suspicious sequence is
+    repaired on its own, only when its bytes are valid UTF-8 giving Latin text, so
+    clean text, mixed text and non-strings are safe.
 
     Parameters
     ----------
@@ -252,24 +248,29 @@ def fix_mojibake(text: object) -> object:
     if not isinstance(text, str) or text.isascii():
         return text
     current = text
-    for _ in range(3):  # triple-encoded text exists in the wild
-        if not (_MOJIBAKE.search(current) or _MOJIBAKE3.search(current)):
-            break
-        repaired = _undo_once(current)
-        if repaired is None or repaired == current:
+    for _ in range(3):  # double- and triple-encoded text exists in the wild
+        repaired = _MOJIBAKE.sub(_undo_match, current)
+        if repaired == current:
             break
         current = repaired
     return current
 
 
-def _undo_once(text: str) -> str | None:
-    """One step of mojibake repair, ``None`` when the bytes are not UTF-8."""
+def _plausible(text: str) -> bool:
+    """True when every character is Latin (≤ U+017F) or common punctuation: French text."""
+    return all(ord(c) <= 0x17F or 0x2000 <= ord(c) <= 0x206F or c in "€™" for c in text)
+
+
+def _undo_match(match: re.Match[str]) -> str:
+    """Decode one mojibake sequence back to its character, or leave it as is."""
+    sequence = match.group(0)
     for codec in ("cp1252", "latin-1"):
         try:
-            return text.encode(codec).decode("utf-8")
+            repaired = sequence.encode(codec).decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
             continue
-    return None
+        return repaired if _plausible(repaired) else sequence
+    return sequence
 
 
 def repair_mojibake_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:

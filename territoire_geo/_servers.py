@@ -20,7 +20,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-__all__ = ["Fault", "RangeHTTPServer", "StacApiServer", "free_port"]
+__all__ = ["Fault", "RangeHTTPServer", "Request", "Response", "RouteServer", "StacApiServer", "free_port"]
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -269,3 +269,117 @@ class StacApiServer:
                 self._proc.kill()
         if self._proc and self._proc.stderr:
             self._proc.stderr.close()
+
+
+@dataclass
+class Request:
+    """What a :class:`RouteServer` handler receives."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        import json
+
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    """What a :class:`RouteServer` handler returns."""
+
+    status: int = 200
+    body: bytes | str | Any = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] | None = None
+
+    def encoded(self) -> bytes:
+        """The body as bytes (dicts and lists are JSON-encoded)."""
+        import json
+
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
+
+
+class _RouteHandler(SimpleHTTPRequestHandler):
+    server: _RouteHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet."""
+
+    def _handle(self) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers),
+                          self.rfile.read(length) if length else b"")
+        self.server.log.append(request)
+        handler = self.server.routes.get((self.command, parts.path)) or self.server.routes.get(("*", parts.path))
+        response = handler(request) if handler else Response(404, {"error": "not found"})
+        body = response.encoded()
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (response.headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_HEAD = _handle
+
+
+class _RouteHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, routes: dict[tuple[str, str], Any]) -> None:
+        super().__init__(("127.0.0.1", 0), _RouteHandler)
+        self.routes = routes
+        self.log: list[Request] = []
+
+
+class RouteServer:
+    """A loopback HTTP server answering hand-written responses per (method, path).
+
+    ``routes`` maps ``("GET", "/search")`` (or ``("*", path)``) to a callable
+    taking a :class:`Request` and returning a :class:`Response`; ``{base}`` in
+    string bodies is not expanded — use :attr:`url` in the handler.
+    """
+
+    def __init__(self, routes: dict[tuple[str, str], Any] | None = None) -> None:
+        self._server = _RouteHTTPServer(routes or {})
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def routes(self) -> dict[tuple[str, str], Any]:
+        """The route table (mutable while the server runs)."""
+        return self._server.routes
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def requests(self) -> list[Request]:
+        """Every request received so far."""
+        return list(self._server.log)
+
+    def __enter__(self) -> RouteServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

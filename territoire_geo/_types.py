@@ -37,9 +37,9 @@ __all__ = [
     "normalize_date_range",
 ]
 
-BBoxLike = Union[Sequence[float], tuple[float, float, float, float]]
+BBoxLike = Sequence[float] | tuple[float, float, float, float]
 AOILike = Union[BBoxLike, BaseGeometry, Mapping[str, Any], str, os.PathLike, "gpd.GeoDataFrame", "AOI"]
-DateLike = Union[str, dt.date, dt.datetime]
+DateLike = str | dt.date | dt.datetime
 DateRangeLike = Union[str, Sequence[DateLike], "DateRange"]
 
 WGS84 = CRS.from_epsg(4326)
@@ -109,7 +109,7 @@ class DateRange:
 
 
 def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def normalize_bbox(bbox: BBoxLike, crs: str | int | CRS = 4326) -> AOI:
@@ -270,13 +270,13 @@ def _ordered(start: dt.datetime, end: dt.datetime, original: object) -> DateRang
 
 def _parse(value: DateLike, *, end: bool) -> dt.datetime:
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, dt.date):
         return _day_edge(value, end)
     text = str(value).strip()
     if text in {"", ".."}:
         bound = dt.datetime.max if end else dt.datetime.min
-        return bound.replace(tzinfo=dt.timezone.utc)
+        return bound.replace(tzinfo=dt.UTC)
     if _YEAR.match(text):
         year = int(text)
         return _day_edge(dt.date(year, 12, 31) if end else dt.date(year, 1, 1), end)
@@ -293,9 +293,9 @@ def _parse(value: DateLike, *, end: bool) -> dt.datetime:
         raise ConfigError(f"date {text!r} is not ISO 8601; use YYYY-MM-DD") from exc
     if len(text) == 10:
         return _day_edge(parsed.date(), end)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _day_edge(day: dt.date, end: bool) -> dt.datetime:
     moment = dt.time(23, 59, 59, 999999) if end else dt.time(0, 0)
-    return dt.datetime.combine(day, moment, tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(day, moment, tzinfo=dt.UTC)

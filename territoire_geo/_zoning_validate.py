@@ -169,7 +169,8 @@ def _valid_geoms(zones: gpd.GeoDataFrame) -> np.ndarray:
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
         geoms = geoms.copy()
-        geoms[invalid] = _cnig.polygonal(shapely.make_valid(geoms[invalid]))
+        with np.errstate(all="ignore"):
+            geoms[invalid] = _cnig.polygonal(shapely.make_valid(geoms[invalid]))
     return geoms
 
 
@@ -269,11 +270,16 @@ def _check_geometry(zones: gpd.GeoDataFrame, zoning: ZoningSet, issues: list[Iss
             )
         )
     multi = shapely.get_type_id(geoms) == 6
-    if multi.any():
-        issues.append(
-            Issue("warning", "multipolygon", "MultiPolygons are forbidden by the CNIG standard (kept)", int(multi.sum()),
-                  area_m2=float(shapely.area(geoms[multi]).sum()), ids=ids[multi].tolist())
-        )  # fmt: skip
+    parts = np.where(multi, shapely.get_num_geometries(geoms), 1)
+    if (parts > 1).any():
+        many = parts > 1
+        area = float(shapely.area(geoms[many]).sum())
+        message = "multi-part MultiPolygons are forbidden by the CNIG standard (kept)"
+        issues.append(Issue("warning", "multipolygon", message, int(many.sum()), area, ids[many].tolist()))
+    if (multi & (parts == 1)).any():
+        single = multi & (parts == 1)
+        message = "single-part MultiPolygons (export artefact, harmless)"
+        issues.append(Issue("info", "multipolygon", message, int(single.sum()), ids=ids[single].tolist()))
     has_z = shapely.has_z(geoms)
     if has_z.any():
         issues.append(
@@ -325,13 +331,19 @@ def _check_topology(
 def _check_typezone(zones: gpd.GeoDataFrame, issues: list[Issue]) -> None:
     if "TYPEZONE" not in zones.columns:
         return
-    unknown = ~zones["TYPEZONE"].isin(_cnig.TYPEZONES)
+    missing = zones["TYPEZONE"].isna()
+    unknown = ~missing & ~zones["TYPEZONE"].isin(_cnig.TYPEZONES)
     if unknown.any():
         values = sorted({str(v) for v in zones.loc[unknown, "TYPEZONE"]})
+        message = f"TYPEZONE outside U/AUc/AUs/A/N: {', '.join(values)}"
         issues.append(
-            Issue("error", "unknown_code", f"TYPEZONE outside U/AUc/AUs/A/N: {', '.join(values)}", int(unknown.sum()),
-                  ids=zones.index[unknown].tolist())
-        )  # fmt: skip
+            Issue("error", "unknown_code", message, int(unknown.sum()), ids=zones.index[unknown].tolist())
+        )
+    if missing.any():
+        message = "zones without TYPEZONE (not inferable from LIBELLE)"
+        issues.append(
+            Issue("error", "missing_value", message, int(missing.sum()), ids=zones.index[missing].tolist())
+        )
     if "TYPEZONE_INFERRED" in zones.columns and zones["TYPEZONE_INFERRED"].any():
         n = int(zones["TYPEZONE_INFERRED"].sum())
         issues.append(

@@ -276,7 +276,7 @@ def _mosaic_days(ds: xr.Dataset, plan: LoadPlan) -> xr.Dataset:
             day_ds = _fill(day_ds, ds.isel(time=i))
         slices.append(day_ds.drop_vars("time", errors="ignore"))
         stamps.append(min(item_time(plan.items[i].item) for i in idx))
-    times = np.array([s.astimezone(dt.timezone.utc).replace(tzinfo=None) for s in stamps], "datetime64[ns]")
+    times = np.array([s.astimezone(dt.UTC).replace(tzinfo=None) for s in stamps], "datetime64[ns]")
     result = xr.concat(slices, dim="time", combine_attrs="drop_conflicts").assign_coords(time=times)
     result = result.transpose("time", "y", "x")
     for name in result.data_vars:

@@ -331,7 +331,8 @@ def read(
     Returns
     -------
     GeoDataFrame
-        Polygons in ``crs`` with the columns added by :func:`classify`.
+        Polygons in ``crs`` with the columns added by :func:`classify`; the repairs
+        made (Z dropped, ``make_valid``, CRS assumed) are listed in ``.attrs["repairs"]``.
     """
     spec = _check_kind(kind)
     label = f"{kind} layer"

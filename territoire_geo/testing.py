@@ -23,15 +23,28 @@ import pystac
 from affine import Affine
 
 from territoire_geo._cog import write_cog
-from territoire_geo._servers import Fault, RangeHTTPServer, StacApiServer
+from territoire_geo._servers import (
+    Fault,
+    RangeHTTPServer,
+    Request,
+    Response,
+    RouteServer,
+    StacApiServer,
+    free_port,
+)
 
 __all__ = [
     "S2_BAND_INFO",
     "Fault",
     "RangeHTTPServer",
+    "Request",
+    "Response",
+    "RouteServer",
     "StacApiServer",
+    "free_port",
     "make_s2_item",
     "multihash_sha256",
+    "write_items_ndjson",
 ]
 
 #: Canonical name -> (ESA band id, common name, centre wavelength µm, gsd m).

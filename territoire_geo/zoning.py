@@ -21,7 +21,7 @@ import re
 import stat
 import warnings
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -213,8 +213,9 @@ def _metadata_charset(texts: Sequence[str]) -> str | None:
 
 
 def _sources_from_names(
-    names: Sequence[str], gdal_prefix: str, cpg_reader, label_prefix: str
+    names: Sequence[str], gdal_prefix: str, cpg_reader: Callable[[str | None], str | None]
 ) -> list[_Source]:
+    """Sources for the CNIG tables among ``names`` (paths relative to ``gdal_prefix``)."""
     sources = []
     for name in _pick_vectors(names):
         table = table_of(name)
@@ -226,7 +227,7 @@ def _sources_from_names(
             _Source(
                 table,
                 gdal_prefix + name,
-                label_prefix + PurePosixPath(name).name,
+                PurePosixPath(name).name,
                 cpg=cpg,
                 dbf_based=suffix in _DBF_BASED,
             )
@@ -236,7 +237,7 @@ def _sources_from_names(
 
 def _from_zip(path: Path) -> tuple[list[_Source], str | None]:
     members = list(_zip_members(path))
-    sources = _sources_from_names(members, f"/vsizip/{path.resolve()}/", lambda m: _zip_text(path, m), "")
+    sources = _sources_from_names(members, f"/vsizip/{path.resolve()}/", lambda m: _zip_text(path, m))
     xml = [
         m for m in members if m.lower().endswith(".xml") and PurePosixPath(m).name.lower().startswith("fr-")
     ]
@@ -249,9 +250,11 @@ def _from_folder(path: Path) -> tuple[list[_Source], str | None]:
     files = [p.relative_to(path).as_posix() for p in sorted(path.rglob("*")) if p.is_file()]
 
     def cpg_reader(rel: str | None) -> str | None:
-        return (path / rel).read_bytes().decode("ascii", "replace").strip() or None if rel else None
+        if rel is None:
+            return None
+        return (path / rel).read_bytes().decode("ascii", "replace").strip() or None
 
-    sources = _sources_from_names(files, f"{path}/", cpg_reader, "")
+    sources = _sources_from_names(files, f"{path}/", cpg_reader)
     xml = [
         path / f
         for f in files
@@ -334,7 +337,7 @@ def _discover(path: Path, layer: str | None) -> tuple[list[_Source], str | None]
 
 
 # ------------------------------------------------------------------- reading
-def _read_source(source: _Source) -> tuple[pd.DataFrame, EncodingReport]:
+def _read_source(source: _Source) -> tuple[pd.DataFrame, EncodingReport, list[str]]:
     spatial = bool(_cnig.TABLE_KINDS[source.table])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -355,8 +358,16 @@ def _read_source(source: _Source) -> tuple[pd.DataFrame, EncodingReport]:
     else:
         frame, fixed = repair_mojibake_frame(frame)
         report = EncodingReport(declared="UTF-8", found="utf-8", mojibake_fixed=fixed)
-    frame.attrs["notes"] = notes
-    return frame, report
+    return frame, report, notes
+
+
+@dataclass
+class _Log:
+    """What reading collected: repairs, layers whose CRS was assumed, repair counters."""
+
+    repairs: list[str] = field(default_factory=list)
+    assumed: list[str] = field(default_factory=list)
+    fixes: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _normalise_table(
@@ -383,15 +394,25 @@ def _normalise_table(
     return _cnig.to_target(frame, target).reset_index(drop=True)
 
 
-@dataclass
-class _Log:
-    repairs: list[str] = field(default_factory=list)
-    assumed: list[str] = field(default_factory=list)
-    inferred: int = 0
-    fixes: dict[str, dict[str, int]] = field(default_factory=dict)
+def _document_of(source: _Source) -> str:
+    """Folder of the document a file belongs to (``Donnees_geographiques/`` collapsed)."""
+    parts = [p for p in re.split(r"[\\/]", source.gdal_path)[:-1] if p.lower() != "donnees_geographiques"]
+    return "/".join(parts)
+
+
+def _one_document(sources: list[_Source], log: _Log) -> list[_Source]:
+    """Keep the files of a single document when an archive or folder holds several."""
+    documents = sorted({_document_of(s) for s in sources if s.table == "ZONE_URBA"})
+    if len(documents) <= 1:
+        return sources
+    log.repairs.append(
+        f"{len(documents)} documents found; read {documents[0]!r}, ignored {', '.join(documents[1:])}"
+    )
+    return [s for s in sources if _document_of(s) == documents[0]]
 
 
 def _choose(sources: list[_Source], log: _Log) -> dict[str, _Source]:
+    sources = _one_document(sources, log)
     chosen: dict[str, _Source] = {}
     for source in sources:
         if source.table in chosen:
@@ -414,7 +435,6 @@ def _assemble(
     version = _cnig.guess_version(zones_raw.columns, _typezone_values(zones_raw))
     tables = {}
     for table, (frame, label) in raw.items():
-        log.repairs += frame.attrs.get("notes", [])
         tables[_ATTRS[table]] = _normalise_table(frame, table, label, target, source_crs, log)
     zoning = ZoningSet(**tables, repairs=log.repairs, cnig_version=version, fixes=log.fixes, **extra)
     _warn(log.assumed, int(zoning.zones["TYPEZONE_INFERRED"].sum()))
@@ -492,9 +512,10 @@ def read(
     log = _Log()
     raw, encodings = {}, {}
     for table, source in _choose(sources, log).items():
-        frame, report = _read_source(source)
+        frame, report, notes = _read_source(source)
         raw[table] = (frame, source.label)
         encodings[table] = report
+        log.repairs += notes
     return _assemble(
         raw, target, src_crs, repairs=log.repairs, source=label, encodings=encodings, metadata_charset=charset
     )
@@ -536,6 +557,18 @@ def fix(zoning: ZoningSet, *, crs: str | int | CRS | None = None) -> ZoningSet:
     Useful for a :class:`ZoningSet` assembled by hand or edited after reading;
     idempotent on a set returned by :func:`read`. MultiPolygons are kept (and
     reported by :func:`validate`).
+
+    Parameters
+    ----------
+    zoning
+        The set to repair (not modified).
+    crs
+        Working CRS (default: the CRS of the zones, else EPSG:2154).
+
+    Returns
+    -------
+    ZoningSet
+        A repaired copy; ``repairs`` and ``fixes`` extended with what was done.
     """
     target = CRS.from_user_input(crs or zoning.zones.crs or "EPSG:2154")
     log = _Log(repairs=list(zoning.repairs))
@@ -583,11 +616,13 @@ def _codes(frame: pd.DataFrame) -> tuple[pd.Series, str]:
     stypes = (
         map_object(frame[stype_col], lambda v: _cnig.normalize_code(v, 2))
         if stype_col in frame.columns
-        else None
+        else pd.Series(None, index=frame.index, dtype=object)
     )
-    stypes = pd.Series("00", index=frame.index) if stypes is None else stypes.fillna("00")
-    codes = (types + "-" + stypes).where(types.notna())
-    return codes, kind
+    codes = [
+        f"{t}-{s if isinstance(s, str) else '00'}" if isinstance(t, str) else None
+        for t, s in zip(types, stypes, strict=True)
+    ]
+    return pd.Series(codes, index=frame.index, dtype=object), kind
 
 
 def decode_prescriptions(frame: pd.DataFrame) -> pd.DataFrame:
@@ -610,10 +645,13 @@ def decode_prescriptions(frame: pd.DataFrame) -> pd.DataFrame:
     out, _ = _cnig.normalize_attributes(frame, "PRESCRIPTION_SURF")
     codes, kind = _codes(out)
     table = _cnig.code_list(kind).set_index("code")
-    out["CODE"] = codes.astype(object)
-    out["LIBELLE_CODE"] = codes.map(table["libelle"]).astype(object).where(codes.isin(table.index), None)
-    out["CONSTRAINT"] = codes.map(table["constraint"]).fillna("none")
-    flags = codes.map(table["land_reserve_flag"]).fillna("")
+    labels, constraints, flags_of = (
+        table[c].to_dict() for c in ("libelle", "constraint", "land_reserve_flag")
+    )
+    out["CODE"] = codes
+    out["LIBELLE_CODE"] = map_object(codes, labels.get)
+    out["CONSTRAINT"] = map_object(codes, lambda c: constraints.get(c, "none"))
+    flags = map_object(codes, lambda c: flags_of.get(c, ""))
     for flag, column in _FLAG_COLUMNS.items():
         out[column] = (flags == flag) | ((flag == "oap") & (flags == "oap_renaturation"))
     return out

@@ -18,7 +18,7 @@ from territoire_geo.errors import TerritoireError, exit_code_for
 
 T = TypeVar("T")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 

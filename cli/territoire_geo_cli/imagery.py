@@ -78,7 +78,8 @@ def search_cmd(
         print_json(rows)
         return
     table = Table(title=f"{len(rows)} item(s)")
-    for col in ("id", "date", "collection", "cloud %", "baseline", "bands"):
+    table.add_column("id", no_wrap=True)
+    for col in ("date", "collection", "cloud %", "baseline", "bands"):
         table.add_column(col)
     for row in rows:
         table.add_row(row["id"], (row["datetime"] or "")[:10], row["collection"] or "",

@@ -49,8 +49,8 @@ def item_time(item: pystac.Item) -> dt.datetime:
     """The item's datetime, or its start_datetime, as an aware UTC datetime."""
     moment = item.datetime or item.common_metadata.start_datetime
     if moment is None:
-        return dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def sort_items(items: Iterable[pystac.Item]) -> list[pystac.Item]:
@@ -70,8 +70,8 @@ def _overlaps_period(item: pystac.Item, period: DateRange) -> bool:
     end = item.common_metadata.end_datetime or item.datetime
     if start is None or end is None:
         return True
-    start = start if start.tzinfo else start.replace(tzinfo=dt.timezone.utc)
-    end = end if end.tzinfo else end.replace(tzinfo=dt.timezone.utc)
+    start = start if start.tzinfo else start.replace(tzinfo=dt.UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=dt.UTC)
     return start <= period.end and end >= period.start
 
 

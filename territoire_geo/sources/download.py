@@ -28,7 +28,7 @@ from territoire_geo.sources._http import HttpClient, redact_url
 __all__ = ["DownloadResult", "download"]
 
 log = logging.getLogger(__name__)
-CHUNK = 1 << 16
+CHUNK = 1 << 14  # small enough that a cut loses little of what arrived
 
 Progress = Callable[[int, int | None], None]
 
@@ -133,6 +133,7 @@ def _http_download(url: str, part: Path, http: HttpClient, progress: Progress | 
         have = part.stat().st_size if part.exists() else 0
         headers = _resume_headers(part, have)
         with http.stream(url, headers=headers) as response:
+            _refuse_html(response, url)
             offset = _start_offset(response, have)
             resumed = resumed or offset > 0
             total = _total_size(response, offset)
@@ -155,6 +156,13 @@ def _http_download(url: str, part: Path, http: HttpClient, progress: Progress | 
         time.sleep(http.policy.delay(attempt, None))
     raise SourceUnavailableError(f"{redact_url(url)}: download kept failing ({failure}); "
                                  "run again to resume from the bytes already fetched")
+
+
+def _refuse_html(response: requests.Response, url: str) -> None:
+    ctype = response.headers.get("Content-Type", "")
+    if "text/html" in ctype and not urlsplit(url).path.endswith((".html", ".htm")):
+        raise SourceError(f"{redact_url(url)} answered an HTML page instead of the file (a login or error "
+                          "page?); check the URL, credentials or signing")
 
 
 def _resume_headers(part: Path, have: int) -> dict[str, str]:

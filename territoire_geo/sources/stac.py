@@ -49,8 +49,10 @@ class StacApiSource:
     servers ignore what they advertise.
     """
 
-    def __init__(self, url: str, *, settings: Settings | None = None, name: str | None = None) -> None:
+    def __init__(self, url: str, *, settings: Settings | None = None, name: str | None = None,
+                 page_size: int = PAGE_SIZE) -> None:
         self.url = url.rstrip("/")
+        self.page_size = page_size
         self.name = name or redact_url(self.url)
         self.http = HttpClient(settings)
 
@@ -71,7 +73,7 @@ class StacApiSource:
             "bbox": list(query.aoi.bbox_wgs84),
             "datetime": query.period.to_stac(),
             "collections": list(query.collections) or None,
-            "limit": PAGE_SIZE,
+            "limit": self.page_size,
         }
         server_side = self._cloud_params(client, query.max_cloud)
         params.update(server_side)

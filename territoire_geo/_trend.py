@@ -1,0 +1,172 @@
+"""Theil–Sen slope and Mann–Kendall test on many series at once (internal kernels).
+
+Two engines compute the same numbers on a ``(pixels, T)`` block:
+
+- ``numpy``: all ``T (T - 1) / 2`` pairwise differences of a block of pixels along a
+  new axis (memory bounded by :data:`PAIR_BUDGET` elements per temporary);
+- ``numba``: a compiled per-pixel loop (single-threaded, so that it can run inside
+  dask's thread pool), used when numba is importable.
+
+Definitions (NaN observations are skipped per pixel):
+
+- slope: median of ``(y_j - y_i) / (x_j - x_i)`` over valid pairs with ``x_j != x_i``
+  (Sen 1968, *J. Am. Stat. Assoc.* 63:1379);
+- intercept: ``median(y) - slope * median(x)`` (Conover 1980; as ``scipy.stats.theilslopes``
+  ``method="separate"`` and ``pymannkendall``);
+- ``S = sum(sign(y_j - y_i))`` over valid pairs ``i < j``; ``var(S) = (n (n - 1) (2n + 5) -
+  sum_g t_g (t_g - 1) (2 t_g + 5)) / 18`` with ``t_g`` the sizes of groups of tied values
+  (Mann 1945; Kendall 1975); ``z = (S - sign(S)) / sqrt(var(S))``; two-sided
+  ``p = erfc(|z| / sqrt(2))``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from territoire_geo.composites import nan_quantile
+from territoire_geo.errors import ConfigError
+
+__all__ = ["ENGINES", "PAIR_BUDGET", "theil_sen_mann_kendall"]
+
+ENGINES = ("auto", "numpy", "numba")
+#: Elements per pairwise temporary of the numpy engine (pixels per block = budget // pairs).
+PAIR_BUDGET = 1_000_000
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def theil_sen_mann_kendall(values: np.ndarray, x: np.ndarray, *, min_obs: int = 4,
+                           engine: str = "auto") -> tuple[np.ndarray, ...]:
+    """Slope, intercept, z, p and valid count of each series along the last axis.
+
+    Parameters
+    ----------
+    values
+        ``(..., T)`` array, NaN = missing.
+    x
+        ``(T,)`` abscissae (e.g. decimal years).
+    min_obs
+        Series with fewer valid observations give NaN.
+    engine
+        ``"auto"`` (numba if installed), ``"numpy"`` or ``"numba"``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``slope, intercept, z, p`` (float32) and ``n`` (uint16), shaped ``values.shape[:-1]``.
+    """
+    shape = values.shape[:-1]
+    flat = np.ascontiguousarray(values.reshape(-1, values.shape[-1]), dtype=np.float64)
+    xs = np.asarray(x, dtype=np.float64)
+    kernel = _numba_kernel() if _use_numba(engine) else None
+    if kernel is not None:
+        out = np.full((4, flat.shape[0]), np.nan)
+        kernel(flat, xs, int(min_obs), out)
+    else:
+        out = _numpy_engine(flat, xs, int(min_obs))
+    count = (~np.isnan(flat)).sum(axis=1).astype(np.uint16)
+    return (*(row.astype(np.float32).reshape(shape) for row in out), count.reshape(shape))
+
+
+def _use_numba(engine: str) -> bool:
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown trend engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine == "numpy":
+        return False
+    available = _numba_kernel() is not None
+    if engine == "numba" and not available:
+        raise ConfigError("engine='numba' needs numba: pip install 'territoire_geo[fast]'")
+    return available
+
+
+# ---------------------------------------------------------------- numpy engine
+
+
+def _numpy_engine(flat: np.ndarray, x: np.ndarray, min_obs: int) -> np.ndarray:
+    pixels, steps = flat.shape
+    first, second = np.triu_indices(steps, 1)
+    incidence = np.zeros((first.size, steps))
+    incidence[np.arange(first.size), first] = 1.0
+    incidence[np.arange(first.size), second] = 1.0
+    per_block = max(1, PAIR_BUDGET // max(first.size, 1))
+    out = np.full((4, pixels), np.nan)
+    for start in range(0, pixels, per_block):
+        block = flat[start:start + per_block]
+        out[:, start:start + per_block] = _numpy_block(block, x, first, second, incidence, min_obs)
+    return out
+
+
+def _numpy_block(y: np.ndarray, x: np.ndarray, first: np.ndarray, second: np.ndarray,
+                 incidence: np.ndarray, min_obs: int) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        n = (~np.isnan(y)).sum(axis=1).astype(np.float64)
+        dy = y[:, second] - y[:, first]
+        dx = x[second] - x[first]
+        s = np.nansum(np.sign(dy), axis=1)
+        ties = (dy == 0).astype(np.float64) @ incidence + 1.0  # size of each value's tie group
+        tie_term = np.where(np.isnan(y), 0.0, (ties - 1.0) * (2.0 * ties + 5.0)).sum(axis=1)
+        var = (n * (n - 1.0) * (2.0 * n + 5.0) - tie_term) / 18.0
+        z = np.where(var > 0, (s - np.sign(s)) / np.sqrt(var), 0.0)
+        slope = nan_quantile(np.where(dx != 0, dy / dx, np.nan), 0.5)
+        x_valid = np.where(np.isnan(y), np.nan, x)
+        intercept = nan_quantile(y, 0.5) - slope * nan_quantile(x_valid, 0.5)
+        p = _erfc(np.abs(z) / math.sqrt(2.0)).astype(np.float64)
+        out = np.stack([slope, intercept, z, p])
+    out[:, n < min_obs] = np.nan
+    return out
+
+
+# ---------------------------------------------------------------- numba engine
+
+
+@cache
+def _numba_kernel() -> Any:
+    try:
+        import numba
+    except ImportError:  # optional dependency (extra "fast")
+        return None
+    return numba.njit(cache=False, nogil=True)(_pixel_loop)
+
+
+def _pixel_loop(flat: np.ndarray, x: np.ndarray, min_obs: int, out: np.ndarray) -> None:  # pragma: no cover
+    pixels, steps = flat.shape
+    values = np.empty(steps)
+    xs = np.empty(steps)
+    slopes = np.empty(max(steps * (steps - 1) // 2, 1))
+    for k in range(pixels):
+        n = 0
+        for t in range(steps):
+            if not np.isnan(flat[k, t]):
+                values[n] = flat[k, t]
+                xs[n] = x[t]
+                n += 1
+        if n < min_obs:
+            continue
+        s = 0.0
+        count = 0
+        for i in range(n):
+            for j in range(i + 1, n):
+                d = values[j] - values[i]
+                s += (d > 0) - (d < 0)
+                if xs[j] != xs[i]:
+                    slopes[count] = d / (xs[j] - xs[i])
+                    count += 1
+        ordered = np.sort(values[:n])
+        tie_term = 0.0
+        run = 1
+        for i in range(1, n + 1):
+            if i < n and ordered[i] == ordered[i - 1]:
+                run += 1
+            else:
+                tie_term += run * (run - 1.0) * (2.0 * run + 5.0)
+                run = 1
+        var = (n * (n - 1.0) * (2.0 * n + 5.0) - tie_term) / 18.0
+        z = (s - np.sign(s)) / math.sqrt(var) if var > 0 else 0.0
+        slope = np.median(slopes[:count]) if count > 0 else np.nan
+        out[0, k] = slope
+        out[1, k] = np.median(values[:n]) - slope * np.median(xs[:n])
+        out[2, k] = z
+        out[3, k] = math.erfc(abs(z) / math.sqrt(2.0))
