@@ -324,14 +324,14 @@ def _core(func: Any, var: xr.DataArray, dim: str, dtype: Any, **kwargs: Any) -> 
     if var.chunks is not None:
         var = var.chunk({dim: -1})
     return xr.apply_ufunc(func, var, input_core_dims=[[dim]], kwargs=kwargs, dask="parallelized",
-                          output_dtypes=[dtype], keep_attrs=False)
+                          output_dtypes=[dtype], keep_attrs=True)
 
 
 def _pick(var: xr.DataArray, best: xr.DataArray, dim: str) -> xr.DataArray:
     if var.chunks is not None:
         var = var.chunk({dim: -1})
     return xr.apply_ufunc(_take_block, var, best, input_core_dims=[[dim], []], dask="parallelized",
-                          output_dtypes=[np.float32], keep_attrs=False)
+                          output_dtypes=[np.float32], keep_attrs=True)
 
 
 def _reduce_block(values: np.ndarray, *, kind: str, q: float) -> np.ndarray:
