@@ -24,6 +24,7 @@ def write_cog(
     tags: dict[str, str] | None = None,
     blocksize: int = 256,
     resampling: str = "average",
+    colormap: dict[int, tuple[int, int, int, int]] | None = None,
 ) -> Path:
     """Write a 2-D or 3-D (band, y, x) array as a COG, atomically.
 
@@ -49,14 +50,33 @@ def write_cog(
         "blocksize": blocksize,
         "overview_resampling": resampling,
     }
+    staging = target.with_name(target.name + ".stage.tif")
     try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(array)
-            for i, text in enumerate(descriptions or [], start=1):
-                dst.set_band_description(i, text)
-            if tags:
-                dst.update_tags(**tags)
+        if colormap:  # the COG driver keeps a colour table only when copying from a dataset holding one
+            gtiff = {**profile, "driver": "GTiff", "tiled": True, "blockxsize": blocksize, "blockysize": blocksize}
+            for key in ("blocksize", "overview_resampling", "level"):
+                gtiff.pop(key, None)
+            _write(staging, array, gtiff, descriptions, tags, colormap)
+            import rasterio.shutil
+
+            options = {k: profile[k] for k in ("compress", "predictor", "blocksize", "overview_resampling")}
+            rasterio.shutil.copy(staging, tmp, driver="COG", **options)
+        else:
+            _write(tmp, array, profile, descriptions, tags, None)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+        staging.unlink(missing_ok=True)
     return target
+
+
+def _write(path: Path, array: np.ndarray, profile: dict[str, Any], descriptions: list[str] | None,
+           tags: dict[str, str] | None, colormap: dict[int, tuple[int, int, int, int]] | None) -> None:
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array)
+        for i, text in enumerate(descriptions or [], start=1):
+            dst.set_band_description(i, text)
+        if tags:
+            dst.update_tags(**tags)
+        if colormap:
+            dst.write_colormap(1, colormap)

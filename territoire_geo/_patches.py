@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["patches"]
 
 _COLUMNS = ("class", "class_name", "area_m2", "area_ha", "mean_before", "mean_after", "first_seen")
-_BELOW, _ABOVE = (1, 3), (2,)  # classes whose NDVI settles below / above the thresholds
 
 
 def patches(classes: xr.DataArray, *, min_area_m2: float = 1000.0, class_values: Iterable[int] | None = None,
@@ -70,7 +69,7 @@ def patches(classes: xr.DataArray, *, min_area_m2: float = 1000.0, class_values:
     DataError
         If ``classes`` is not 2-D, has no projected CRS, or layers are on another grid.
     """
-    from territoire_geo.change import ALERT_NOTE, ChangeRules
+    from territoire_geo.change import ALERT_NOTE
 
     array, transform, crs = _grid(classes)
     frame = _vectorise(array, transform, crs, _wanted(class_values))
@@ -79,7 +78,7 @@ def patches(classes: xr.DataArray, *, min_area_m2: float = 1000.0, class_values:
     labels = _label_raster(frame, array.shape, transform)
     frame["mean_before"] = _zonal_mean(labels, _layer(before, index, array.shape), len(frame))
     frame["mean_after"] = _zonal_mean(labels, _layer(after, index, array.shape), len(frame))
-    dates = _pixel_dates(first_seen, frame["class"].to_numpy(), labels, rules or ChangeRules())
+    dates = _pixel_dates(first_seen, classes, array.shape, rules)
     frame["first_seen"] = _lower_median_dates(labels, dates, len(frame))
     frame = frame[[*_COLUMNS, "geometry"]]
     frame.attrs["note"] = ALERT_NOTE
@@ -97,7 +96,8 @@ def _grid(classes: xr.DataArray) -> tuple[np.ndarray, Affine, Any]:
     array = np.asarray(classes.values)
     if array.dtype.kind not in "iu":
         raise DataError(f"class codes must be integers, got {array.dtype}")
-    return array.astype(np.uint8, copy=False), classes.rio.transform(), crs
+    epsg = crs.to_epsg()
+    return array.astype(np.uint8, copy=False), classes.rio.transform(), f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
 def _wanted(class_values: Iterable[int] | None) -> list[int]:
@@ -161,25 +161,18 @@ def _zonal_mean(labels: np.ndarray, values: np.ndarray | None, count: int) -> np
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def _pixel_dates(first_seen: xr.DataArray | None, codes: np.ndarray, labels: np.ndarray,
-                 rules: ChangeRules) -> np.ndarray | None:
-    from territoire_geo.change import first_crossing
+def _pixel_dates(first_seen: xr.DataArray | None, classes: xr.DataArray, shape: tuple[int, ...],
+                 rules: ChangeRules | None) -> np.ndarray | None:
+    from territoire_geo.change import change_dates
 
     if first_seen is None:
         return None
-    if first_seen.ndim == 2 and first_seen.dtype.kind == "M":
-        dates = np.asarray(first_seen.values).astype("datetime64[ns]")
-        if dates.shape != labels.shape:
-            raise DataError(f"first_seen of shape {dates.shape} is not on the class grid {labels.shape}")
-        return dates
-    below = np.asarray(first_crossing(first_seen, rules.sparse_ndvi, below=True).values)
-    above = np.asarray(first_crossing(first_seen, rules.vegetated_ndvi, below=False).values)
-    if below.shape != labels.shape:
-        raise DataError(f"first_seen series of shape {first_seen.shape} is not on the class grid {labels.shape}")
-    patch_code = np.concatenate([[-1], codes])[labels]
-    dates = np.full(labels.shape, np.datetime64("NaT", "ns"))
-    dates = np.where(np.isin(patch_code, _BELOW), below, dates)
-    return np.where(np.isin(patch_code, _ABOVE), above, dates)
+    if not (first_seen.ndim == 2 and first_seen.dtype.kind == "M"):
+        first_seen = change_dates(classes, first_seen, rules)
+    dates = np.asarray(first_seen.values).astype("datetime64[ns]")
+    if dates.shape != tuple(shape):
+        raise DataError(f"first_seen of shape {dates.shape} is not on the class grid {tuple(shape)}")
+    return dates
 
 
 def _lower_median_dates(labels: np.ndarray, dates: np.ndarray | None, count: int) -> pd.Series:

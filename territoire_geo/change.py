@@ -32,6 +32,7 @@ __all__ = [
     "CHANGE_CLASSES",
     "PRIORITY",
     "ChangeRules",
+    "change_dates",
     "classify",
     "difference",
     "first_crossing",
@@ -317,6 +318,31 @@ def first_crossing(series: xr.DataArray, threshold: float, *, below: bool = True
                          output_dtypes=[np.dtype("datetime64[ns]")], keep_attrs=True)
     out.attrs = {"long_name": f"first date {'below' if below else 'above'} {threshold:g} for good"}
     return out.rename("first_seen")
+
+
+def change_dates(classes: xr.DataArray, series: xr.DataArray, rules: ChangeRules | None = None,
+                 *, dim: str = "time") -> xr.DataArray:
+    """Per pixel, the first date from which NDVI stays in the state of its change class (lazy).
+
+    Vegetation loss and new artificial surface: NDVI at or below ``rules.sparse_ndvi``
+    for good; vegetation gain: at or above ``rules.vegetated_ndvi``; other classes: NaT.
+
+    Parameters
+    ----------
+    classes
+        Codes from :func:`classify`.
+    series
+        NDVI time series on the same grid.
+    rules
+        Thresholds (:class:`ChangeRules` defaults when None).
+    """
+    rules = rules or ChangeRules()
+    below = first_crossing(series, rules.sparse_ndvi, below=True, dim=dim)
+    above = first_crossing(series, rules.vegetated_ndvi, below=False, dim=dim)
+    nat = np.datetime64("NaT", "ns")
+    dates = below.where(classes.isin([1, 3]), nat).where(~(classes == 2), above)
+    dates.attrs = {"long_name": "first date of the after state (NDVI)", "note": ALERT_NOTE}
+    return dates.rename("first_seen")
 
 
 def _crossing_block(values: np.ndarray, *, times: np.ndarray, threshold: float, below: bool) -> np.ndarray:

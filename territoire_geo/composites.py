@@ -28,7 +28,7 @@ import xarray as xr
 from territoire_geo._types import DateLike, normalize_date_range
 from territoire_geo.errors import ConfigError, DataError
 
-__all__ = ["METHODS", "PERIODS", "Method", "PeriodSpec", "composite", "nan_quantile", "select_period"]
+__all__ = ["METHODS", "PERIODS", "Method", "PeriodSpec", "composite", "method_label", "nan_quantile", "select_period"]
 
 #: Statistics :func:`composite` accepts (plus ``("percentile", q)``).
 METHODS: tuple[str, ...] = ("median", "mean", "max", "min", "max_ndvi")
@@ -154,6 +154,17 @@ def _method(method: Method) -> tuple[str, float]:
         raise ConfigError(f"unknown composite method {method!r}; use one of {', '.join(METHODS)} "
                           "or ('percentile', q)")
     return str(method), float("nan")
+
+
+def method_label(method: Method) -> str:
+    """Readable name of a composite method: ``"median"``, ``"percentile 90"``, ``"max_ndvi"``...
+
+    Raises
+    ------
+    ConfigError
+        If the method is not understood.
+    """
+    return _label(*_method(method))
 
 
 def _label(kind: str, q: float) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,9 @@ import numpy as np
 from territoire_geo._cog import write_cog
 from territoire_geo._types import AOI
 from territoire_geo.config import Settings, gdal_env
-from territoire_geo.errors import DataError, ExportError
+from territoire_geo.errors import ConfigError, DataError, ExportError
 
-__all__ = ["clip_to_cog", "write_cog"]
+__all__ = ["clip_to_cog", "write_cog", "write_cube_zarr", "write_raster", "write_vector"]
 
 
 def clip_to_cog(href: str, target: str | os.PathLike[str], aoi: AOI, *, settings: Settings | None = None) -> int:
@@ -71,7 +73,8 @@ def ensure_new(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
 
 
 def write_raster(data: Any, path: str | os.PathLike[str], *, overwrite: bool = False,
-                 tags: dict[str, str] | None = None) -> Path:
+                 tags: dict[str, str] | None = None,
+                 colormap: dict[int, tuple[int, int, int, int]] | None = None) -> Path:
     """Write a 2-D or (band, y, x) DataArray with a CRS as a COG, atomically.
 
     The array is computed here (the caller has reduced it to one or a few
@@ -97,6 +100,145 @@ def write_raster(data: Any, path: str | os.PathLike[str], *, overwrite: bool = F
     all_tags.update(tags or {})
     try:
         return write_cog(target, values, data.rio.transform(), crs, nodata=nodata, descriptions=names,
-                         tags=all_tags)
+                         tags=all_tags, colormap=colormap,
+                         resampling="nearest" if values.dtype.kind in "iu" else "average")
     except OSError as exc:
         raise _export_error(target, exc) from exc
+
+
+def write_cube_zarr(ds: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write a (lazy) Dataset or DataArray to a Zarr store, chunk by chunk, atomically.
+
+    The store is written to ``<name>.part`` beside ``path`` (dask computes and writes
+    one chunk at a time, so memory stays bounded) and renamed when complete; an
+    existing store is replaced only with ``overwrite``. Irregular dask chunks are
+    made regular first (Zarr needs equal chunks but the last). Metadata are not
+    consolidated (not part of the Zarr 3 specification).
+
+    Raises
+    ------
+    ExportError
+        If ``path`` exists and ``overwrite`` is false, or the disk is full.
+    """
+    target = ensure_new(path, overwrite=overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _zarr_ready(ds).to_zarr(tmp, mode="w-", compute=True, consolidated=False)
+        _swap(tmp, target)
+    except OSError as exc:
+        raise _export_error(target, exc) from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _zarr_ready(data: Any) -> Any:
+    import xarray as xr
+
+    ds = data.to_dataset(name=data.name or "data") if isinstance(data, xr.DataArray) else data.copy()
+    for name in list(ds.variables):
+        ds[name].encoding = {}
+    regular = {}
+    for dim, sizes in (ds.chunksizes or {}).items():
+        if len(sizes) > 1 and (len(set(sizes[:-1])) > 1 or sizes[-1] > sizes[0]):
+            regular[dim] = max(sizes)
+    return ds.chunk(regular) if regular else ds
+
+
+def _swap(tmp: Path, target: Path) -> None:
+    """Replace ``target`` (file or folder) by ``tmp`` with renames only."""
+    old = target.with_name(f"{target.name}.old.{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    elif old.exists():
+        old.unlink()
+
+
+def write_vector(frame: Any, path: str | os.PathLike[str], *, layer: str | None = None,
+                 overwrite: bool = False) -> Path:
+    """Write a GeoDataFrame (or ``{layer: GeoDataFrame}``) to GeoPackage or GeoParquet, atomically.
+
+    The format follows the extension: ``.gpkg`` (pyogrio; several layers allowed) or
+    ``.parquet`` (GeoParquet, one layer). Everything is written to
+    ``<name>.part.<ext>`` and renamed, so readers never see a half-written file.
+
+    Parameters
+    ----------
+    frame
+        A GeoDataFrame, or a mapping of layer name to GeoDataFrame (GPKG only).
+    path
+        Output file.
+    layer
+        Layer name of a single frame (default: the file stem).
+    overwrite
+        Replace an existing file.
+
+    Raises
+    ------
+    ConfigError
+        Unknown extension, or several layers for GeoParquet.
+    ExportError
+        If ``path`` exists and ``overwrite`` is false, or the disk is full.
+    """
+    target = ensure_new(path, overwrite=overwrite)
+    suffix = target.suffix.lower()
+    layers = dict(frame) if isinstance(frame, Mapping) else {layer or target.stem: frame}
+    if suffix not in (".gpkg", ".parquet"):
+        raise ConfigError(f"cannot write vectors to {target.name}: use a .gpkg or .parquet file")
+    if suffix == ".parquet" and len(layers) != 1:
+        raise ConfigError(f"GeoParquet holds one layer; got {len(layers)} for {target.name}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.stem}.part{target.suffix}")
+    tmp.unlink(missing_ok=True)
+    try:
+        for name, data in layers.items():
+            if suffix == ".parquet":
+                data.to_parquet(tmp)
+            else:
+                data.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise _export_error(target, exc) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """Neutralise a text cell that a spreadsheet would run as a formula (prefix ``'``)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_table_csv(frame: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write a (Geo)DataFrame as UTF-8 CSV (geometry dropped), atomically, formula-safe.
+
+    Text cells starting with ``= + - @`` (or tab / carriage return) are prefixed with
+    ``'`` so that spreadsheets show them as text instead of running them.
+
+    Raises
+    ------
+    ExportError
+        If ``path`` exists and ``overwrite`` is false, or the disk is full.
+    """
+    target = ensure_new(path, overwrite=overwrite)
+    table = frame.drop(columns=[c for c in ("geometry",) if c in frame.columns])
+    table = table.apply(lambda col: col.map(csv_safe) if col.dtype == object else col)
+    tmp = target.with_name(target.name + ".part")
+    try:
+        table.to_csv(tmp, index=False, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _export_error(target, exc) from exc
+    return target

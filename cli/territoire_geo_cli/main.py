@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from territoire_geo_cli import demo, imagery
+from territoire_geo_cli import analysis, demo, imagery
 from territoire_geo_cli._app import AppState, out, setup_logging
 
 app = typer.Typer(
@@ -59,6 +59,7 @@ def show_versions_cmd() -> None:
 
 imagery.register(app)
 demo.register(app)
+analysis.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,192 @@
+"""Rasters for 3D scenes: draped images (PNG data URLs) and the relief grid.
+
+A raster (NDVI, change classes…) becomes an RGBA PNG in EPSG:4326, embedded as a
+``data:`` URL for a BitmapLayer. A DEM becomes (a) a coarse elevation grid the page
+turns into a triangle mesh and (b) a hillshaded, lightly tinted texture for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from territoire_geo._scene_geo import format_number
+from territoire_geo._scene_style import OKABE_ITO, gradient_entry, rgba
+from territoire_geo.errors import ConfigError, DataError
+
+__all__ = ["DrapedImage", "Terrain", "drape", "terrain"]
+
+_MAX_CLASSES = 20
+_RELIEF_TINT = ("#dfe9cc", "#efe6c4", "#e3cfae", "#cdb89a")
+
+
+@dataclass(frozen=True)
+class DrapedImage:
+    """An RGBA PNG (``data:`` URL) covering ``bounds`` (west, south, east, north)."""
+
+    url: str
+    bounds: tuple[float, float, float, float]
+    legend: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Terrain:
+    """Relief: ``grid`` for the page's mesh builder and its draped ``texture``."""
+
+    grid: dict[str, Any]
+    texture: str
+    bounds: tuple[float, float, float, float]
+
+
+def _png_url(rgba_array: np.ndarray) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgba_array, dtype=np.uint8), "RGBA").save(buffer, "PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _prepared(data: Any, label: str, bounds: Sequence[float] | None, max_px: int, *,
+              categorical: bool = False) -> Any:
+    """2-D float DataArray in EPSG:4326 (NaN = nodata), clipped to ``bounds``, ≤ ``max_px`` a side."""
+    import rioxarray  # noqa: F401  (registers .rio)
+    from rasterio.enums import Resampling
+
+    if not hasattr(data, "dims") or not hasattr(data, "rio"):
+        raise DataError(f"{label} must be an xarray DataArray with a CRS (rioxarray)")
+    if data.ndim == 3 and data.shape[0] == 1:
+        data = data.squeeze(data.dims[0], drop=True)
+    if data.ndim != 2:
+        raise DataError(f"{label} must be 2-D (y, x), not {data.ndim}-D {tuple(data.dims)}")
+    if data.rio.crs is None:
+        raise DataError(f"{label} has no CRS; set it with .rio.write_crs(...)")
+    nodata = data.rio.nodata if data.rio.nodata is not None else data.rio.encoded_nodata
+    values = data.astype("float32")
+    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+        values = values.where(data != nodata)
+    values = values.rio.write_nodata(np.nan, encoded=False)
+    if bounds is not None:
+        try:
+            values = values.rio.clip_box(*bounds, crs="EPSG:4326")
+        except Exception as exc:  # rioxarray raises several types (NoDataInBounds, OneDimensionalRaster)
+            raise DataError(f"{label} does not cover the scene: {exc}") from exc
+    resampling = Resampling.nearest if categorical else Resampling.bilinear
+    if values.rio.crs.to_epsg() != 4326:
+        values = values.rio.reproject("EPSG:4326", resampling=resampling, nodata=np.nan)
+    height, width = values.shape
+    if max(height, width) > max_px:
+        factor = max(height, width) / max_px
+        shape = (max(2, round(height / factor)), max(2, round(width / factor)))
+        values = values.rio.reproject("EPSG:4326", shape=shape,
+                                      resampling=Resampling.mode if categorical else Resampling.average,
+                                      nodata=np.nan)
+    return values
+
+
+def _bounds(data: Any) -> tuple[float, float, float, float]:
+    west, south, east, north = data.rio.bounds()
+    return (round(west, 7), round(south, 7), round(east, 7), round(north, 7))
+
+
+def _classes(raw: Any) -> dict[float, str] | None:
+    """Class values → labels if the raster holds classes (CF flags, ``classes`` attr or few ints)."""
+    attrs = raw.attrs
+    if isinstance(attrs.get("classes"), dict):
+        return {float(k): str(v) for k, v in attrs["classes"].items()}
+    if "flag_values" in attrs and "flag_meanings" in attrs:
+        values = np.atleast_1d(attrs["flag_values"])
+        return {float(v): str(m) for v, m in zip(values, str(attrs["flag_meanings"]).split(), strict=False)}
+    if np.issubdtype(raw.dtype, np.integer):
+        nodata = raw.rio.nodata if raw.rio.nodata is not None else raw.rio.encoded_nodata
+        found = np.unique(np.asarray(raw.values))
+        found = found[found != nodata] if nodata is not None else found
+        if found.size <= _MAX_CLASSES:
+            return {float(v): str(int(v)) for v in found}
+    return None
+
+
+def _title(data: Any, fallback: str) -> str:
+    return str(data.attrs.get("long_name") or data.name or fallback)
+
+
+def drape(data: Any, *, bounds: Sequence[float] | None, colormap: str | None, lang: str,
+          vrange: tuple[float, float] | None = None, max_px: int = 1024) -> DrapedImage:
+    """Colour a 2-D raster (classes or continuous values) into a transparent-nodata PNG."""
+    from matplotlib import colormaps
+
+    classes = _classes(data)
+    values = _prepared(data, "raster", bounds, max_px, categorical=classes is not None)
+    array = np.asarray(values.values, dtype="float64")
+    out = np.zeros((*array.shape, 4), dtype=np.uint8)
+    title = _title(data, "raster")
+    if classes is not None:
+        legend: list[dict[str, Any]] = [{"kind": "heading", "label": title}]
+        for i, (value, name) in enumerate(sorted(classes.items())):
+            color = OKABE_ITO[i % len(OKABE_ITO)]
+            out[array == value] = rgba(color, 230)
+            legend.append({"kind": "swatch", "color": color, "label": name})
+        return DrapedImage(_png_url(out), _bounds(values), legend)
+    name = colormap or ("RdYlGn" if "ndvi" in title.lower() else "viridis")
+    if name not in colormaps:
+        raise ConfigError(f"unknown colormap {name!r}; use a matplotlib name such as 'viridis'")
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
+        raise DataError("the raster has no valid pixel over the scene")
+    low, high = vrange or (float(np.percentile(finite, 2)), float(np.percentile(finite, 98)))
+    scaled = np.clip((array - low) / ((high - low) or 1.0), 0, 1)
+    out[:] = (colormaps[name](np.nan_to_num(scaled)) * 255).astype(np.uint8)
+    out[..., 3] = np.where(np.isfinite(array), 220, 0)
+    legend = [gradient_entry(name, title, format_number(low, 2, lang) or "", format_number(high, 2, lang) or "")]
+    return DrapedImage(_png_url(out), _bounds(values), legend)
+
+
+def _texture(values: np.ndarray, bounds: Sequence[float], exaggeration: float) -> str:
+    from matplotlib.colors import LightSource, LinearSegmentedColormap
+
+    west, south, east, north = bounds
+    height, width = values.shape
+    lat = math.radians((south + north) / 2)
+    dx = (east - west) / width * 111_320 * math.cos(lat)
+    dy = (north - south) / height * 110_540
+    filled = np.where(np.isfinite(values), values, np.nanmin(values))
+    tint = LinearSegmentedColormap.from_list("relief", _RELIEF_TINT)
+    shaded = LightSource(azdeg=315, altdeg=40).shade(filled, cmap=tint, blend_mode="soft",
+                                                     vert_exag=exaggeration, dx=dx, dy=dy)
+    return _png_url((np.clip(shaded, 0, 1) * 255).astype(np.uint8))
+
+
+def terrain(dem: Any, *, bounds: Sequence[float] | None, exaggeration: float, max_cells: int = 200,
+            texture_px: int = 1024) -> Terrain:
+    """Relief grid (decimetres above the lowest point) and its hillshade texture.
+
+    Raises
+    ------
+    DataError
+        Not a 2-D DataArray with a CRS, no valid elevation, or no overlap with the scene.
+    """
+    if not exaggeration > 0:
+        raise ConfigError(f"exaggeration must be positive, not {exaggeration!r}")
+    fine = _prepared(dem, "dem", bounds, texture_px)
+    fine_values = np.asarray(fine.values, dtype="float64")
+    if not np.isfinite(fine_values).any():
+        raise DataError("the DEM has no valid elevation over the scene")
+    box = _bounds(fine)
+    coarse = _prepared(fine, "dem", None, max_cells)
+    z = np.asarray(coarse.values, dtype="float64")
+    zmin, zmax = float(np.nanmin(fine_values)), float(np.nanmax(fine_values))
+    z = np.where(np.isfinite(z), z, zmin)
+    xs, ys = np.asarray(coarse["x"].values), np.asarray(coarse["y"].values)
+    grid = {
+        "w": int(z.shape[1]), "h": int(z.shape[0]),
+        "x0": round(float(xs[0]), 7), "dx": round(float(xs[1] - xs[0]), 9),
+        "y0": round(float(ys[0]), 7), "dy": round(float(ys[1] - ys[0]), 9),
+        "bounds": list(box), "z": np.rint((z - zmin) * 10).astype(int).ravel().tolist(), "scale": 0.1,
+        "exag": float(exaggeration), "zmin": round(zmin, 1), "zmax": round(zmax, 1),
+    }
+    return Terrain(grid, _texture(fine_values, box, exaggeration), box)

@@ -1,0 +1,118 @@
+"""Write a run folder's deliverables from cached step artefacts.
+
+Files open in QGIS as they are: GeoPackages carry a ``layer_styles`` table,
+rasters are COGs with band descriptions (and a colour table for classes).
+Every file is written atomically; ``manifest.json`` comes after, in the runner.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from territoire_geo.recipes.runner import RunContext
+
+__all__ = ["write_all"]
+
+CHANGE_COLOURS = {0: (235, 235, 235, 255), 1: (214, 96, 77, 255), 2: (77, 172, 38, 255),
+                  3: (178, 24, 43, 255), 4: (33, 102, 172, 255), 5: (244, 165, 130, 255), 255: (0, 0, 0, 0)}
+
+
+def write_all(ctx: RunContext) -> dict[str, Path]:
+    """Every deliverable of the run, by label."""
+    out: dict[str, Path] = {}
+    art = ctx.artefacts
+    if "zoning" in art:
+        out.update(_zoning(ctx, art["zoning"]))
+    if "imagery" in art:
+        _record_items(ctx, art["imagery"]["items"])
+    if "change" in art:
+        out.update(_change(ctx, art["change"]))
+    for name in ("scores", "scene", "report", "extra"):
+        for label, path in art.get(name, {}).items():
+            if isinstance(path, Path) and label.startswith("out:"):
+                out[label[4:]] = _copy(path, ctx.run_dir / label[4:])
+    _record_inputs(ctx)
+    return out
+
+
+def _copy(source: Path, target: Path) -> Path:
+    tmp = target.with_name(target.name + ".part")
+    if source.is_dir():
+        shutil.copytree(source, tmp)
+    else:
+        shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    return target
+
+
+def _zoning(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
+    import geopandas as gpd
+
+    from territoire_geo._qgis import TYPEZONE_COLOURS, add_style, categorized_qml
+    from territoire_geo.io import write_vector
+
+    out: dict[str, Path] = {}
+    layers = {k: gpd.read_parquet(v) for k, v in art.items() if isinstance(v, Path) and v.suffix == ".parquet"
+              and k != "aoi"}
+    if layers:
+        target = ctx.run_dir / "zonage.gpkg"
+        write_vector(layers, target, overwrite=True)
+        if "zone_urba" in layers:
+            add_style(target, "zone_urba", categorized_qml("TYPEZONE", TYPEZONE_COLOURS),
+                      description="Zonage PLU par type de zone (CNIG)")
+        out["zonage.gpkg"] = target
+    if "validation" in art:
+        out["validation_plu.json"] = _copy(art["validation"], ctx.run_dir / "validation_plu.json")
+    return out
+
+
+def _change(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
+    import geopandas as gpd
+
+    from territoire_geo.io import write_table_csv, write_vector
+
+    classes = _copy(art["classes"], ctx.run_dir / "changements_classes.tif")
+    patches = gpd.read_parquet(art["patches"])
+    gpkg = write_vector(patches, ctx.run_dir / "alertes_changement.gpkg", layer="alertes", overwrite=True)
+    table = json.loads(Path(art["table"]).read_text(encoding="utf-8"))
+    import pandas as pd
+
+    csv = write_table_csv(pd.DataFrame(table), ctx.run_dir / "changements_par_classe.csv", overwrite=True)
+    return {"changements_classes.tif": classes, "alertes_changement.gpkg": gpkg,
+            "changements_par_classe.csv": csv}
+
+
+def _record_items(ctx: RunContext, items_path: Path) -> None:
+    import pystac
+
+    from territoire_geo.bands import band_assets
+    from territoire_geo.sources._http import redact_url
+
+    for item in pystac.ItemCollection.from_file(str(items_path)):
+        assets = band_assets(item)
+        first = next((a for n, a in assets.items() if n not in ("scl", "qa_pixel")), None)
+        ctx.manifest.items.append({
+            "id": item.id, "collection": item.collection_id,
+            "datetime": item.datetime.isoformat() if item.datetime else None,
+            "processing_baseline": item.properties.get("s2:processing_baseline")
+            or item.properties.get("processing:version"),
+            "scale": first.scale if first else None, "offset": first.offset if first else None,
+            "assets": {n: {"href": redact_url(a.href) if a.href.startswith("http") else a.href,
+                           "checksum": a.checksum} for n, a in assets.items()},
+        })
+
+
+def _record_inputs(ctx: RunContext) -> None:
+    r = ctx.recipe
+    if r.territory.plu is not None:
+        ctx.manifest.add_input("plu", r.territory.plu)
+    if r.territory.aoi is not None:
+        ctx.manifest.add_input("aoi", r.territory.aoi)
+    for spec in r.layers:
+        ctx.manifest.add_input(f"layer:{spec.kind}", spec.path)
+    if r.scoring is not None and r.scoring.criteria != "default":
+        ctx.manifest.add_input("criteria", r.scoring.criteria)
+    ctx.manifest.parameters = {"keys": ctx.keys}

@@ -1,0 +1,185 @@
+"""Recipe models: what a planner writes in YAML or TOML, validated strictly.
+
+Unknown keys are rejected; errors name the file, the line and the key path
+and say what is expected. Paths are relative to the recipe file. String
+values may use ``${VAR}`` to read an environment variable (for secrets);
+the manifest keeps the placeholder, never the value.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ChangeStep",
+    "ImageryStep",
+    "LayerSpec",
+    "Periods",
+    "Recipe",
+    "ReportStep",
+    "SceneStep",
+    "ScoringStep",
+    "Territory",
+]
+
+Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Territory(_Strict):
+    """Where: a PLU/PLUi (folder, zip or GeoPackage), an AOI file, INSEE codes."""
+
+    plu: Path | None = Field(None, description="PLU/PLUi: GPU archive (zip or folder), GeoPackage, shapefile")
+    aoi: Path | None = Field(None, description="area of interest file; the PLU extent when omitted")
+    insee: list[Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")]] = Field(default_factory=list)
+    crs: str = Field("EPSG:2154", description="working CRS (overseas: EPSG:5490, 2972, 2975, 4471…)")
+    resolution: float = Field(10.0, gt=0, le=1000, description="pixel size in metres")
+
+    @model_validator(mode="after")
+    def _needs_area(self) -> Territory:
+        if self.plu is None and self.aoi is None:
+            raise ValueError("give territory.plu or territory.aoi")
+        return self
+
+
+class ImageryStep(_Strict):
+    """Which imagery: source, collection, cloud filter."""
+
+    source: str = Field(..., description="STAC API URL, profile name or static catalog path")
+    collections: list[str] = Field(default_factory=lambda: ["sentinel-2-l2a"])
+    max_cloud: float | None = Field(None, ge=0, le=100)
+    mask: bool = True
+    chunks: int = Field(2048, ge=64, le=16384)
+
+
+class Periods(_Strict):
+    """Two periods to compare (ISO dates or years)."""
+
+    before: str = Field(..., description="e.g. 2020-01-01/2021-12-31")
+    after: str = Field(..., description="e.g. 2022-01-01/2023-12-31")
+
+
+class ChangeStep(_Strict):
+    """Change detection settings."""
+
+    enabled: bool = True
+    min_area_m2: float = Field(1000.0, ge=0)
+    composite: Literal["median", "mean", "max", "max_ndvi"] = "median"
+    rules: dict[str, float] = Field(default_factory=dict, description="threshold overrides (ChangeRules)")
+
+    @field_validator("rules")
+    @classmethod
+    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, number in value.items():
+            if not math.isfinite(number):
+                raise ValueError(f"rule {key} must be a finite number")
+        return value
+
+
+class LayerSpec(_Strict):
+    """One soil, risk, nature or context layer."""
+
+    kind: Literal["rga", "ppr_covadis", "ppr_cnig", "znieff1", "znieff2", "natura2000", "geology",
+                  "distance"]
+    path: Path
+    layer: str | None = None
+    name: Name | None = Field(None, description="column prefix; defaults to the kind")
+
+
+class ScoringStep(_Strict):
+    """Land-reserve scoring."""
+
+    enabled: bool = True
+    criteria: Path | Literal["default"] = "default"
+    weights: dict[str, float] = Field(default_factory=dict, description="weight overrides by criterion name")
+    sensitivity_runs: int = Field(200, ge=0, le=100_000)
+    sensitivity_spread: float = Field(0.2, ge=0, le=1)
+    top_k: int = Field(5, ge=1, le=1000)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, weight in value.items():
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"weight of {key} must be a finite number >= 0, not {weight}")
+        return value
+
+
+class SceneStep(_Strict):
+    """3D scene export."""
+
+    enabled: bool = True
+    title: str = Field("Réserve foncière", max_length=200)
+    extrude: str = "score"
+    lang: Literal["fr", "en"] = "fr"
+    png: bool = False
+    project: Path | None = Field(None, description="footprints of a construction project (with heights)")
+
+
+class ReportStep(_Strict):
+    """HTML report."""
+
+    enabled: bool = True
+    lang: Literal["fr", "en"] = "fr"
+
+
+class Recipe(_Strict):
+    """A whole run: territory, imagery, periods, indices, change, layers, scoring, outputs."""
+
+    schema_version: Literal[1] = 1
+    name: Name
+    title: str = Field("", max_length=200)
+    description: str = Field("", max_length=4000)
+    territory: Territory
+    imagery: ImageryStep | None = None
+    periods: Periods | None = None
+    indices: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=lambda: ["ndvi"], max_length=50)
+    custom_indices: dict[Name, Annotated[str, Field(max_length=500)]] = Field(default_factory=dict)
+    change: ChangeStep = Field(default_factory=ChangeStep)
+    layers: list[LayerSpec] = Field(default_factory=list, max_length=100)
+    scoring: ScoringStep | None = None
+    scene: SceneStep | None = None
+    report: ReportStep | None = None
+    output: Path = Field(Path("runs/out"), description="run folder")
+    scheduler: str | None = Field(None, description="tcp://host:8786 of a dask.distributed scheduler")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        if self.periods is not None and self.imagery is None:
+            raise ValueError("periods need an imagery section")
+        return self
+
+    def resolved(self, base: Path) -> Recipe:
+        """The same recipe with every relative path made absolute against ``base``."""
+        data = self.model_dump()
+        _resolve_paths(data, base, type(self))
+        imagery = data.get("imagery")
+        if imagery and _looks_local(imagery["source"]):
+            imagery["source"] = str((base / imagery["source"]).resolve())
+        return type(self).model_validate(data)
+
+
+def _looks_local(source: str) -> bool:
+    from territoire_geo.sources.profiles import get_profile
+
+    return not (source.startswith(("http://", "https://", "dhus+", "/")) or get_profile(source)
+                or source == "cdse-odata")
+
+
+def _resolve_paths(data: Any, base: Path, model: type[BaseModel] | None) -> None:
+    if isinstance(data, dict):
+        for key, value in list(data.items()):
+            if isinstance(value, Path) and not value.is_absolute():
+                data[key] = (base / value).resolve()
+            elif isinstance(value, (dict, list)):
+                _resolve_paths(value, base, None)
+    elif isinstance(data, list):
+        for value in data:
+            _resolve_paths(value, base, None)

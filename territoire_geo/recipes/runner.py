@@ -1,0 +1,211 @@
+"""Run a recipe: an explicit registry of steps, each cached by the hash of its inputs.
+
+Each step computes a key from its parameters, the keys of the steps it reads and the
+checksums of its input files; its artefacts live in ``<run>/.cache/<step>-<key>/``
+and are reused when the key matches, so rerunning an unchanged recipe recomputes
+nothing and changing one weight reruns only scoring and what follows. Deliverables
+are then written into the run folder, and ``manifest.json`` last.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from territoire_geo.errors import ExportError
+from territoire_geo.provenance import MANIFEST, Manifest
+from territoire_geo.recipes.models import Recipe
+
+__all__ = ["RunContext", "RunResult", "Step", "plan", "run"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the registry."""
+
+    name: str
+    needs: tuple[str, ...]
+    func: Callable[[RunContext, Path], dict[str, Any]]
+    key: Callable[[RunContext], Any]
+    enabled: Callable[[Recipe], bool]
+    label: str
+
+
+@dataclass
+class RunContext:
+    """State shared by the steps of one run."""
+
+    recipe: Recipe
+    run_dir: Path
+    cache_dir: Path
+    manifest: Manifest
+    progress: Progress | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+    artefacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deliverables: list[Path] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    computed: list[str] = field(default_factory=list)
+
+    def say(self, event: str, **info: Any) -> None:
+        """Report progress to the caller (CLI progress display, notebook…)."""
+        if self.progress:
+            self.progress(event, **info)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run` did."""
+
+    run_dir: Path
+    outputs: dict[str, Path]
+    cached_steps: tuple[str, ...]
+    computed_steps: tuple[str, ...]
+    seconds: float
+    summary: dict[str, Any]
+
+
+def _registry() -> list[Step]:
+    from territoire_geo.recipes import steps
+
+    return steps.STEPS
+
+
+def plan(recipe: Recipe) -> list[Step]:
+    """The steps a recipe will run, in order (for ``--dry-run``)."""
+    return [s for s in _registry() if s.enabled(recipe)]
+
+
+def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None, overwrite: bool = False,
+        scheduler: str | None = None, progress: Progress | None = None) -> RunResult:
+    """Run every enabled step of ``recipe`` and write the run folder.
+
+    Parameters
+    ----------
+    recipe
+        A validated recipe with absolute paths (:func:`load_recipe` does that).
+    recipe_text
+        The recipe as written (kept in the manifest; secrets stay ``${VAR}``).
+    overwrite
+        Replace a finished run folder. An unfinished one (no manifest: the run
+        was interrupted) is resumed from its cache without this flag.
+    scheduler
+        ``tcp://host:port`` of a dask.distributed scheduler (overrides the recipe).
+    progress
+        Called with ``(event, **info)``: ``step`` (name, index, total), ``step-done``
+        (name, cached, seconds), ``done``.
+
+    Raises
+    ------
+    ExportError
+        If the run folder holds a finished run and ``overwrite`` is false.
+    """
+    from territoire_geo.config import dask_client
+
+    started = time.perf_counter()
+    run_dir = _prepare(recipe.output, overwrite)
+    manifest = Manifest(recipe=_public_recipe(recipe), recipe_text=recipe_text, recipe_file=recipe_file)
+    ctx = RunContext(recipe, run_dir, run_dir / ".cache", manifest, progress)
+    client = dask_client(scheduler or recipe.scheduler)
+    try:
+        steps = plan(recipe)
+        for index, step in enumerate(steps, start=1):
+            _run_step(ctx, step, index, len(steps))
+        outputs = _finish(ctx)
+    finally:
+        if client is not None:
+            client.close()
+    ctx.say("done", run_dir=str(run_dir))
+    return RunResult(run_dir, outputs, tuple(ctx.cached), tuple(ctx.computed), time.perf_counter() - started,
+                     _summary(ctx))
+
+
+def _prepare(run_dir: Path, overwrite: bool) -> Path:
+    if (run_dir / MANIFEST).exists():
+        if not overwrite:
+            raise ExportError(f"{run_dir} holds a finished run; pass --overwrite to replace it")
+        for child in run_dir.iterdir():
+            if child.name != ".cache":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        log.info("%s holds an unfinished run: resuming from its cache", run_dir)
+    (run_dir / ".cache").mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _public_recipe(recipe: Recipe) -> dict[str, Any]:
+    return recipe.model_dump(mode="json")
+
+
+def _run_step(ctx: RunContext, step: Step, index: int, total: int) -> None:
+    from territoire_geo.provenance import hash_inputs
+    from territoire_geo import __version__
+
+    ctx.say("step", name=step.name, label=step.label, index=index, total=total)
+    started = time.perf_counter()
+    upstream = [ctx.keys[n] for n in step.needs if n in ctx.keys]
+    key = hash_inputs(step.name, __version__, upstream, step.key(ctx))
+    ctx.keys[step.name] = key
+    folder = ctx.cache_dir / f"{step.name}-{key}"
+    done = folder / ".done"
+    if done.exists():
+        ctx.artefacts[step.name] = _read_done(done, folder)
+        ctx.cached.append(step.name)
+        cached = True
+    else:
+        _clear_stale(ctx.cache_dir, step.name, folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        result = step.func(ctx, folder)
+        _write_done(done, result, folder)
+        ctx.artefacts[step.name] = result
+        ctx.computed.append(step.name)
+        cached = False
+    seconds = time.perf_counter() - started
+    ctx.manifest.steps.append({"name": step.name, "key": key, "cached": cached, "seconds": round(seconds, 3)})
+    ctx.say("step-done", name=step.name, cached=cached, seconds=seconds)
+
+
+def _clear_stale(cache_dir: Path, name: str, keep: Path) -> None:
+    for old in cache_dir.glob(f"{name}-*"):
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_done(done: Path, result: dict[str, Any], folder: Path) -> None:
+    import json
+
+    body = {k: (f"@{Path(v).relative_to(folder).as_posix()}" if isinstance(v, Path) else v)
+            for k, v in result.items()}
+    tmp = done.with_suffix(".part")
+    tmp.write_text(json.dumps(body, default=str), encoding="utf-8")
+    tmp.replace(done)
+
+
+def _read_done(done: Path, folder: Path) -> dict[str, Any]:
+    import json
+
+    body = json.loads(done.read_text(encoding="utf-8"))
+    return {k: (folder / v[1:] if isinstance(v, str) and v.startswith("@") else v) for k, v in body.items()}
+
+
+def _finish(ctx: RunContext) -> dict[str, Path]:
+    from territoire_geo.recipes import steps
+
+    outputs = steps.write_deliverables(ctx)
+    ctx.manifest.add_outputs(ctx.run_dir, outputs.values())
+    ctx.manifest.write(ctx.run_dir)
+    return outputs
+
+
+def _summary(ctx: RunContext) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for artefacts in ctx.artefacts.values():
+        summary.update(artefacts.get("summary", {}) if isinstance(artefacts.get("summary"), dict) else {})
+    return summary
