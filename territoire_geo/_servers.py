@@ -296,6 +296,8 @@ class Response:
     body: bytes | str | Any = b""
     content_type: str = "application/json"
     headers: dict[str, str] | None = None
+    #: Announce the whole body but send only this many bytes, then drop the connection.
+    cut_after: int | None = None
 
     def encoded(self) -> bytes:
         """The body as bytes (dicts and lists are JSON-encoded)."""
@@ -332,8 +334,18 @@ class _RouteHandler(SimpleHTTPRequestHandler):
         for key, value in (response.headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if response.cut_after is None:
             self.wfile.write(body)
+            return
+        self.wfile.write(body[: response.cut_after])
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     do_GET = do_POST = do_HEAD = _handle
 

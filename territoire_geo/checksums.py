@@ -10,7 +10,7 @@ from typing import Any
 
 from territoire_geo.errors import DataError
 
-__all__ = ["file_digest", "hasher_for_multihash", "parse_multihash", "sha256_file"]
+__all__ = ["file_digest", "hasher_for_multihash", "parse_multihash", "sha256_file", "to_multihash"]
 
 # multihash code -> hashlib name (https://github.com/multiformats/multicodec, table.csv)
 _MULTIHASH = {0x11: "sha1", 0x12: "sha256", 0x13: "sha512", 0x14: "sha3_512", 0x16: "sha3_256",
@@ -50,6 +50,45 @@ def parse_multihash(text: str) -> tuple[str, str]:
     if algorithm is None or len(digest) != length:
         raise DataError(f"checksum {text[:20]}… uses an unsupported or malformed multihash (code {code:#x})")
     return algorithm, digest.hex()
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def to_multihash(algorithm: str, hex_digest: str) -> str:
+    """A hex multihash from an algorithm name (``MD5``, ``BLAKE3``, ``SHA256``…) and a hex digest.
+
+    The inverse of :func:`parse_multihash`; hubs publish bare digests, STAC
+    ``file:checksum`` wants multihashes.
+
+    Raises
+    ------
+    DataError
+        If the algorithm is not supported or the digest is not hex.
+
+    Examples
+    --------
+    >>> to_multihash("MD5", "00" * 16)[:6]
+    'd50110'
+    """
+    name = algorithm.strip().lower().replace("-", "_")
+    name = {"sha_256": "sha256", "sha_512": "sha512", "sha_1": "sha1"}.get(name, name)
+    codes = {v: k for k, v in _MULTIHASH.items()}
+    if name not in codes:
+        raise DataError(f"checksum algorithm {algorithm!r} is not supported; use one of "
+                        f"{', '.join(sorted(codes))}")
+    try:
+        digest = bytes.fromhex(hex_digest.strip())
+    except ValueError as exc:
+        raise DataError(f"{algorithm} checksum {hex_digest[:20]}… is not hexadecimal") from exc
+    return (_encode_varint(codes[name]) + _encode_varint(len(digest)) + digest).hex()
 
 
 def hasher_for_multihash(algorithm: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from territoire_geo_cli import analysis, demo, imagery
+from territoire_geo_cli import analysis, demo, imagery, recipe_cmd, zoning_cmd
 from territoire_geo_cli._app import AppState, out, setup_logging
 
 app = typer.Typer(
@@ -60,6 +60,8 @@ def show_versions_cmd() -> None:
 imagery.register(app)
 demo.register(app)
 analysis.register(app)
+recipe_cmd.register(app)
+zoning_cmd.register(app)
 
 
 def main() -> None:
