@@ -96,8 +96,12 @@ def _grid(classes: xr.DataArray) -> tuple[np.ndarray, Affine, Any]:
     array = np.asarray(classes.values)
     if array.dtype.kind not in "iu":
         raise DataError(f"class codes must be integers, got {array.dtype}")
+    transform = classes.rio.transform()
+    if transform.is_identity or transform.is_degenerate:
+        raise DataError("cannot infer the pixel grid of the class raster (one row or column?); "
+                        "write it with .rio.write_transform(...)")
     epsg = crs.to_epsg()
-    return array.astype(np.uint8, copy=False), classes.rio.transform(), f"EPSG:{epsg}" if epsg else crs.to_wkt()
+    return array.astype(np.uint8, copy=False), transform, f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
 def _wanted(class_values: Iterable[int] | None) -> list[int]:

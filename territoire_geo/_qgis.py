@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,5 +64,5 @@ def add_style(gpkg: str | Path, layer: str, qml: str, *, name: str = "territoire
             "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleName,"
             " styleQML, styleSLD, useAsDefault, description, owner, ui, update_time)"
             " VALUES ('', '', ?, 'geometry', ?, ?, '', 1, ?, 'territoire_geo', '', ?)",
-            (layer, name, qml, description, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
+            (layer, name, qml, description, "2000-01-01T00:00:00Z"),  # fixed: reruns stay byte-identical
         )

@@ -7,6 +7,7 @@ reprojection (preserving topology) and rounded to :data:`DECIMALS` decimals
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -100,8 +101,8 @@ def polygon_rings(geoms: Iterable[Any]) -> list[list[list[list[float]]]]:
         return []
     _, coords, (ring_off, poly_off) = shapely.to_ragged_array(polys)
     flat = _round_coords(coords)
-    rings = [flat[a:b - 1] for a, b in zip(ring_off[:-1], ring_off[1:], strict=True)]
-    return [rings[a:b] for a, b in zip(poly_off[:-1], poly_off[1:], strict=True)]
+    rings = [flat[a:b - 1] for a, b in itertools.pairwise(ring_off)]
+    return [rings[a:b] for a, b in itertools.pairwise(poly_off)]
 
 
 def line_paths(geoms: Iterable[Any]) -> list[list[list[float]]]:
@@ -116,7 +117,7 @@ def line_paths(geoms: Iterable[Any]) -> list[list[list[float]]]:
         return []
     _, coords, (offsets,) = shapely.to_ragged_array(flat_lines)
     flat = _round_coords(coords)
-    return [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    return [flat[a:b] for a, b in itertools.pairwise(offsets)]
 
 
 def scene_bounds(frames: Iterable[gpd.GeoDataFrame | None]) -> tuple[float, float, float, float] | None:

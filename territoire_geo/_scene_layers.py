@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 import pydeck as pdk
 
-from territoire_geo._scene_geo import explode, format_number, line_paths, metric_area_ha, polygon_rings, to_wgs84
+from territoire_geo._scene_geo import (
+    explode,
+    format_number,
+    line_paths,
+    metric_area_ha,
+    polygon_rings,
+    to_wgs84,
+)
 from territoire_geo._scene_style import TEXT, categorical, numeric, rgba, typezone_label
 from territoire_geo.errors import DataError
 

@@ -56,6 +56,8 @@ class RasterInput:
         Area of one pixel in CRS units squared.
     integer
         True when the values are integers (categorical rasters).
+    coords
+        Band/time coordinate values (datetimes kept) for long tables; empty for files.
     """
 
     sources: tuple[RasterSource, ...]
@@ -64,6 +66,7 @@ class RasterInput:
     crs: CRS
     pixel_area: float
     integer: bool
+    coords: tuple[Any, ...] = ()
 
 
 class _FileSource(RasterioRasterSource):
@@ -236,6 +239,7 @@ def _dataarray(data: Any, nodata: float | None, band_dim: str | None) -> RasterI
         crs=CRS.from_user_input(data.rio.crs),
         pixel_area=pixel_area,
         integer=array.dtype.kind in "iub",
+        coords=() if dim is None else tuple(data[dim].values),
     )
 
 

@@ -160,7 +160,7 @@ def _swap(tmp: Path, target: Path) -> None:
 
 
 def write_vector(frame: Any, path: str | os.PathLike[str], *, layer: str | None = None,
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, styles: Mapping[str, str] | None = None) -> Path:
     """Write a GeoDataFrame (or ``{layer: GeoDataFrame}``) to GeoPackage or GeoParquet, atomically.
 
     The format follows the extension: ``.gpkg`` (pyogrio; several layers allowed) or
@@ -196,11 +196,17 @@ def write_vector(frame: Any, path: str | os.PathLike[str], *, layer: str | None 
     tmp = target.with_name(f"{target.stem}.part{target.suffix}")
     tmp.unlink(missing_ok=True)
     try:
-        for name, data in layers.items():
-            if suffix == ".parquet":
-                data.to_parquet(tmp)
-            else:
-                data.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+        with _reproducible_gpkg():
+            for name, data in layers.items():
+                if suffix == ".parquet":
+                    data.to_parquet(tmp)
+                else:
+                    data.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+        if suffix == ".gpkg" and styles:
+            from territoire_geo._qgis import add_style
+
+            for name, qml in styles.items():
+                add_style(tmp, name, qml)
         os.replace(tmp, target)
     except OSError as exc:
         raise _export_error(target, exc) from exc
@@ -208,6 +214,25 @@ def write_vector(frame: Any, path: str | os.PathLike[str], *, layer: str | None 
         tmp.unlink(missing_ok=True)
     return target
 
+
+
+#: Timestamp GDAL writes into GeoPackage metadata, fixed so that reruns are byte-identical.
+GPKG_TIMESTAMP = "2000-01-01T00:00:00.000Z"
+
+
+class _reproducible_gpkg:  # noqa: N801 (used as a context manager)
+    """Fix the GeoPackage ``last_change`` timestamps (GDAL's OGR_CURRENT_DATE) while writing."""
+
+    def __enter__(self) -> None:
+        import pyogrio
+
+        self._old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_TIMESTAMP})
+
+    def __exit__(self, *exc: object) -> None:
+        import pyogrio
+
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": self._old})
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

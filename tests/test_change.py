@@ -116,6 +116,7 @@ def trend_cube() -> xr.DataArray:
     values = np.round(values, 2).astype(np.float32)  # many ties
     values[rng.uniform(size=values.shape) < 0.25] = NAN
     values[:, 0, 0] = NAN
+    values[:3, 0, 1] = [0.1, 0.2, 0.3]
     values[3:, 0, 1] = NAN  # three observations: NaN
     values[:, 1, 1] = 0.5  # constant: no trend, var(S) = 0
     times = pd.Timestamp("2018-01-01") + pd.to_timedelta(years * 365.25, unit="D")
@@ -221,9 +222,12 @@ def test_patches_empty_and_errors() -> None:
 
 def test_patches_from_classify_keep_crs() -> None:
     before, after = composites()
-    grid = {"y": [6_300_005.0], "x": 800_005.0 + 10.0 * np.arange(len(PIXELS))}
-    b = before.rename(x="col").expand_dims(y=1).rename(col="x").assign_coords(grid).rio.write_crs(2154)
-    a = after.rename(x="col").expand_dims(y=1).rename(col="x").assign_coords(grid).rio.write_crs(2154)
-    found = patches(classify(b, a), min_area_m2=100)
+    grid = {"y": [6_300_015.0, 6_300_005.0], "x": 800_005.0 + 10.0 * np.arange(len(PIXELS))}
+    b, a = (ds.expand_dims(y=2).assign_coords(grid).rio.write_crs(2154) for ds in (before, after))
+    classes = classify(b, a)
+    assert classes.rio.crs.to_epsg() == 2154
+    found = patches(classes, min_area_m2=100)
     assert sorted(found["class"].tolist()) == [1, 2, 3, 4, 5]  # the two loss pixels touch: one patch
-    assert found.set_index("class").loc[1, "area_m2"] == 200.0
+    assert found.set_index("class")["area_m2"].to_dict() == {1: 400.0, 2: 200.0, 3: 200.0, 4: 200.0, 5: 200.0}
+    with pytest.raises(DataError, match="grid"):
+        patches(classes.isel(y=[0]))  # one row: rioxarray cannot infer the pixel size

@@ -25,9 +25,11 @@ _MAX_REPAIRS = 15
 # ------------------------------------------------------------------ validate
 def _issues_table(report: Any) -> Table:
     table = Table(title=f"Validation of {report.source} (CNIG {report.cnig_version})")
-    for column, justify in (("severity", "left"), ("code", "left"), ("layer", "left"), ("count", "right"),
-                            ("area m²", "right"), ("message", "left")):  # fmt: skip
-        table.add_column(column, justify=justify)
+    for column in ("severity", "code", "layer"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("area m²", justify="right", no_wrap=True)
+    table.add_column("message", ratio=1, min_width=20)
     colour = {"error": "red", "warning": "yellow", "info": "dim"}
     order = {"error": 0, "warning": 1, "info": 2}
     for issue in sorted(report.issues, key=lambda i: order.get(i.severity, 3)):

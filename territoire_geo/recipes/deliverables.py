@@ -51,7 +51,7 @@ def _copy(source: Path, target: Path) -> Path:
 def _zoning(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
     import geopandas as gpd
 
-    from territoire_geo._qgis import TYPEZONE_COLOURS, add_style, categorized_qml
+    from territoire_geo._qgis import TYPEZONE_COLOURS, categorized_qml
     from territoire_geo.io import write_vector
 
     out: dict[str, Path] = {}
@@ -59,10 +59,8 @@ def _zoning(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
               and k != "aoi"}
     if layers:
         target = ctx.run_dir / "zonage.gpkg"
-        write_vector(layers, target, overwrite=True)
-        if "zone_urba" in layers:
-            add_style(target, "zone_urba", categorized_qml("TYPEZONE", TYPEZONE_COLOURS),
-                      description="Zonage PLU par type de zone (CNIG)")
+        styles = {"zone_urba": categorized_qml("TYPEZONE", TYPEZONE_COLOURS)} if "zone_urba" in layers else None
+        write_vector(layers, target, overwrite=True, styles=styles)
         out["zonage.gpkg"] = target
     if "validation" in art:
         out["validation_plu.json"] = _copy(art["validation"], ctx.run_dir / "validation_plu.json")

@@ -50,11 +50,15 @@ def parse_recipe(text: str, *, name: str = "<recipe>", toml: bool = False) -> Re
     data, lines = _parse_toml(text, name) if toml else _parse_yaml(text, name)
     if not isinstance(data, dict):
         raise RecipeError(f"{name}: a recipe is a mapping of keys (name:, territory:, …), not {type(data).__name__}")
-    expanded = _expand_env(data, name)
+    secrets: dict[str, str] = {}
+    expanded = _expand_env(data, name, secrets)
     try:
-        return Recipe.model_validate(expanded)
+        recipe = Recipe.model_validate(expanded)
     except ValidationError as exc:
-        raise _recipe_error(exc, name, lines, text) from None
+        raise _recipe_error(exc, name, lines, text) from None  # built from locations, never input values
+    recipe._env.update(secrets)
+    return recipe
+
 
 
 def _parse_yaml(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
@@ -94,16 +98,17 @@ def _parse_toml(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     return data, {}
 
 
-def _expand_env(value: Any, name: str) -> Any:
+def _expand_env(value: Any, name: str, secrets: dict[str, str]) -> Any:
     if isinstance(value, dict):
-        return {k: _expand_env(v, name) for k, v in value.items()}
+        return {k: _expand_env(v, name, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, name) for v in value]
+        return [_expand_env(v, name, secrets) for v in value]
     if isinstance(value, str):
         def repl(match: re.Match[str]) -> str:
             var = match.group(1)
             if var not in os.environ:
                 raise RecipeError(f"{name}: environment variable {var} is not set; export it before the run")
+            secrets[os.environ[var]] = match.group(0)
             return os.environ[var]
 
         return _ENV.sub(repl, value)

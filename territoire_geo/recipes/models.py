@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 __all__ = [
     "ChangeStep",
@@ -149,6 +149,7 @@ class Recipe(_Strict):
     report: ReportStep | None = None
     output: Path = Field(Path("runs/out"), description="run folder")
     scheduler: str | None = Field(None, description="tcp://host:8786 of a dask.distributed scheduler")
+    _env: dict[str, str] = PrivateAttr(default_factory=dict)  # value read from ${VAR} -> "${VAR}"
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
@@ -163,7 +164,25 @@ class Recipe(_Strict):
         imagery = data.get("imagery")
         if imagery and _looks_local(imagery["source"]):
             imagery["source"] = str((base / imagery["source"]).resolve())
-        return type(self).model_validate(data)
+        resolved = type(self).model_validate(data)
+        resolved._env.update(self._env)
+        return resolved
+
+    def public_dump(self) -> dict[str, Any]:
+        """The recipe as JSON data with every value read from the environment put back as ``${VAR}``."""
+        return _redact(self.model_dump(mode="json"), self._env)
+
+
+def _redact(data: Any, secrets: dict[str, str]) -> Any:
+    if isinstance(data, dict):
+        return {k: _redact(v, secrets) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_redact(v, secrets) for v in data]
+    if isinstance(data, str):
+        for value, placeholder in secrets.items():
+            if value:
+                data = data.replace(value, placeholder)
+    return data
 
 
 def _looks_local(source: str) -> bool:

@@ -141,12 +141,12 @@ def _prepare(run_dir: Path, overwrite: bool) -> Path:
 
 
 def _public_recipe(recipe: Recipe) -> dict[str, Any]:
-    return recipe.model_dump(mode="json")
+    return recipe.public_dump()
 
 
 def _run_step(ctx: RunContext, step: Step, index: int, total: int) -> None:
-    from territoire_geo.provenance import hash_inputs
     from territoire_geo import __version__
+    from territoire_geo.provenance import hash_inputs
 
     ctx.say("step", name=step.name, label=step.label, index=index, total=total)
     started = time.perf_counter()

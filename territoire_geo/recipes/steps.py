@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import rioxarray  # noqa: F401  (registers the .rio accessor used on every raster)
-from typing import Any
 
 from territoire_geo.provenance import path_digest
 from territoire_geo.recipes.models import Recipe
@@ -172,7 +172,6 @@ def _change_key(ctx: RunContext) -> Any:
 
 
 def _open_zarr(path: Path, crs: str) -> Any:
-    import rioxarray  # noqa: F401
     import xarray as xr
 
     return xr.open_zarr(path, consolidated=False).rio.write_crs(crs)

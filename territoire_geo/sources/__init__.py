@@ -57,6 +57,10 @@ def open_source(source: str | os.PathLike[str] | ImagerySource, *,
         from territoire_geo.sources.dhus import DhusSource
 
         return DhusSource(text.removeprefix("dhus+"), settings=settings)
+    if text.lower() == "cdse-odata":
+        from territoire_geo.sources.cdse import CdseODataSource
+
+        return CdseODataSource(settings=settings)
     path = Path(text).expanduser()
     if path.exists():
         return StaticCatalogSource(path)

@@ -1,0 +1,105 @@
+"""Read the inputs of a scene from files, recording their provenance in ``attrs["source"]``.
+
+Vectors: anything pyogrio reads (GPKG with ``layer``, shapefile — its ``.cpg`` or
+cp1252 for CNIG shapefiles without one —, GeoJSON, FlatGeobuf). Rasters: one band of
+a GeoTIFF/COG. When a raster sits next to a STAC item JSON (as in a ``fetch`` cache
+or ``data_samples/stac``), the provenance names the collection, item and date.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+
+from territoire_geo.errors import DataError
+
+__all__ = ["provenance", "read_raster", "read_vector"]
+
+
+def _stac_item(path: Path) -> dict[str, Any] | None:
+    for candidate in sorted(path.parent.glob("*.json")):
+        try:
+            item = json.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(item, dict) and item.get("type") == "Feature" and "assets" in item:
+            return item
+    return None
+
+
+def provenance(path: str | os.PathLike[str]) -> str:
+    """``"sentinel-2-l2a S2A_… (2022-04-14)"`` for a STAC asset, else the file name."""
+    file = Path(path)
+    item = _stac_item(file)
+    if item is None:
+        return file.name
+    date = str(item.get("properties", {}).get("datetime") or "")[:10]
+    parts = [str(item.get("collection") or ""), str(item.get("id") or file.parent.name)]
+    text = " ".join(p for p in parts if p)
+    return f"{text} ({date})" if date else text
+
+
+def _plu_source(frame: gpd.GeoDataFrame, file: Path) -> str:
+    lower = {str(c).lower(): c for c in frame.columns}
+    if "idurba" in lower and frame[lower["idurba"]].notna().any():
+        doc = str(frame[lower["idurba"]].dropna().iloc[0])
+        date = ""
+        if "datvalid" in lower and frame[lower["datvalid"]].notna().any():
+            raw = str(frame[lower["datvalid"]].dropna().iloc[0])[:10].replace("-", "")
+            date = f", {raw[6:8]}/{raw[4:6]}/{raw[:4]}" if len(raw) == 8 and raw.isdigit() else f", {raw}"
+        return f"PLU {doc}{date}"
+    return file.name
+
+
+def read_vector(path: str | os.PathLike[str], *, layer: str | None = None) -> gpd.GeoDataFrame:
+    """A vector file as a 2D GeoDataFrame with ``attrs["source"]`` and ``attrs["title"]``.
+
+    Raises
+    ------
+    DataError
+        The file cannot be read or has no CRS.
+    """
+    import pyogrio
+
+    file = Path(path)
+    options: dict[str, Any] = {}
+    if file.suffix.lower() == ".shp" and not file.with_suffix(".cpg").exists():
+        options["encoding"] = "cp1252"  # CNIG shapefiles without .cpg are Windows-1252
+    try:
+        frame = gpd.read_file(file, layer=layer, **options)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+        raise DataError(f"cannot read {file}: {str(exc).splitlines()[0][:200]}") from exc
+    if frame.crs is None:
+        raise DataError(f"{file} has no CRS (missing .prj?); fix the file or reproject it first")
+    frame = frame.set_geometry(frame.geometry.force_2d())
+    frame.attrs["source"] = _plu_source(frame, file)
+    frame.attrs["title"] = file.stem.replace("_", " ")
+    return frame
+
+
+def read_raster(path: str | os.PathLike[str]) -> Any:
+    """Band 1 of a raster as a DataArray (dtype and nodata kept) with provenance in ``attrs``.
+
+    Raises
+    ------
+    DataError
+        The file cannot be read or has no CRS.
+    """
+    import rasterio
+    import rioxarray
+
+    file = Path(path)
+    try:
+        data = rioxarray.open_rasterio(file)
+    except (rasterio.errors.RasterioIOError, OSError) as exc:
+        raise DataError(f"cannot read {file}: {str(exc).splitlines()[0][:200]}") from exc
+    if data.rio.crs is None:
+        raise DataError(f"{file} has no CRS; georeference it first")
+    band = data.isel(band=0, drop=True) if "band" in data.dims else data
+    band.name = band.attrs.get("long_name") if isinstance(band.attrs.get("long_name"), str) else file.stem
+    band.attrs["source"] = provenance(file)
+    return band
