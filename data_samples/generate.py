@@ -495,6 +495,74 @@ def _project(au: Polygon) -> gpd.GeoDataFrame:
                             geometry=footprints, crs=2154)
 
 
+# ---------------------------------------------------------------- Penmarch crop monitoring tile
+
+PENMARCH_EPSG = 32630
+PENMARCH_DATES = tuple(_at(y, m, d) for y in (2021, 2022) for m, d in
+                       ((3, 28), (5, 12), (6, 21), (7, 16), (8, 20), (9, 24), (10, 29)))
+#: Green fraction by RPG crop code and month (grassland PPH/PTR, silage maize MIE, not farmed SNE).
+CROP_GREEN = {
+    "PPH": {3: 0.75, 5: 0.85, 6: 0.75, 7: 0.6, 8: 0.55, 9: 0.65, 10: 0.7},
+    "PTR": {3: 0.7, 5: 0.9, 6: 0.6, 7: 0.7, 8: 0.5, 9: 0.7, 10: 0.75},
+    "MIE": {3: 0.05, 5: 0.1, 6: 0.35, 7: 0.8, 8: 0.9, 9: 0.55, 10: 0.1},
+    "SNE": {3: 0.45, 5: 0.5, 6: 0.5, 7: 0.45, 8: 0.4, 9: 0.45, 10: 0.45},
+}
+#: The planted crop anomaly: this parcel's maize fails in summer 2022.
+ANOMALY_PARCEL, ANOMALY_YEAR = "9786647", 2022
+
+
+def penmarch_scenes(target: Path, rng: np.random.Generator) -> list[pystac.Item]:
+    """A small Sentinel-2-like series over the Penmarch RPG parcels (UTM 30N), 2021–2022."""
+    from territoire_geo.testing import make_s2_item
+
+    parcels = gpd.read_file(target / "rpg_penmarch" / "rpg_v2_2021_penmarch_aoi.geojson").to_crs(PENMARCH_EPSG)
+    x0, y0, x1, y1 = parcels.total_bounds
+    x0, y1 = np.floor((x0 - 200) / 20) * 20, np.ceil((y1 + 200) / 20) * 20
+    width, height = int(np.ceil((x1 + 200 - x0) / 20)) * 2, int(np.ceil((y1 - y0 + 200) / 20)) * 2
+    transform = Affine(10.0, 0.0, x0, 0.0, -10.0, y1)
+    ids = rasterio.features.rasterize(
+        [(g, i + 1) for i, g in enumerate(parcels.geometry)], out_shape=(height, width), transform=transform,
+        fill=0, dtype="uint8")
+    codes = ["BG", *parcels["code_cultu"].tolist()]
+    names = ["", *parcels["id_parcel"].astype(str).tolist()]
+    items = []
+    for when in PENMARCH_DATES:
+        refl = _crop_reflectance(ids, codes, names, when, rng)
+        dn = {name: to_dn(refl[BANDS.index(name)], "04.00" if when.year >= 2022 else "03.01")
+              for name in ("blue", "green", "red", "nir", "swir16")}
+        ndvi = (refl[BANDS.index("nir")] - refl[BANDS.index("red")]) / (refl[BANDS.index("nir")] +
+                                                                        refl[BANDS.index("red")])
+        dn["scl"] = np.where(ndvi > 0.4, 4, 5).astype("uint8")
+        bands = {k: (v[::2, ::2] if k in ("swir16", "scl") else v) for k, v in dn.items()}
+        bands["swir16"] = _block_mean(dn["swir16"])
+        item_id = f"S2B_T30UUT_{when:%Y%m%dT%H%M%S}_L2A"
+        folder = target / "stac" / "sentinel-2-l2a" / item_id
+        items.append(make_s2_item(folder, item_id, when, bands, transform, PENMARCH_EPSG,
+                                  baseline="04.00" if when.year >= 2022 else "03.01", tile="30UUT",
+                                  platform="sentinel-2b"))
+    return items
+
+
+def _block_mean(array: np.ndarray) -> np.ndarray:
+    h, w = array.shape
+    return np.round(array.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))).astype(array.dtype)
+
+
+def _crop_reflectance(ids: np.ndarray, codes: list[str], names: list[str], when: dt.datetime,
+                      rng: np.random.Generator) -> np.ndarray:
+    green = np.full(ids.shape, 0.6)
+    for index, (code, name) in enumerate(zip(codes, names, strict=True)):
+        if index == 0:
+            continue
+        value = CROP_GREEN.get(code, CROP_GREEN["SNE"])[when.month]
+        if name == ANOMALY_PARCEL and when.year == ANOMALY_YEAR and when.month in (7, 8, 9):
+            value = 0.25
+        green[ids == index] = value
+    veg, soil = SPECTRA["veg"][:, None, None], SPECTRA["soil"][:, None, None]
+    refl = green[None] * veg + (1 - green[None]) * soil
+    return np.clip(refl + rng.normal(0.0, 0.0003, size=refl.shape), 0.001, 0.95)
+
+
 # ---------------------------------------------------------------- truth and main
 
 
@@ -524,6 +592,7 @@ def generate(target: Path) -> None:
     cover, fields = land_cover(zones, rng)
     shutil.rmtree(target / "stac", ignore_errors=True)
     items = [build_scene(target, acq, cover, fields, rng) for acq in ACQUISITIONS]
+    items += penmarch_scenes(target, np.random.default_rng(SEED + 2))
     write_catalog(target, items, dem_item(target, rng))
     write_layers(target, zones, rng)
     write_truth(target, zones, cover)
@@ -541,6 +610,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT)
     args = parser.parse_args()
+    import pyogrio
+
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})  # reproducible GPKG
     generate(args.out)
     print(json.dumps({"files": len(checksums(args.out)),
                       "bytes": sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())}))

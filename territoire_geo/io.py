@@ -258,7 +258,7 @@ def write_table_csv(frame: Any, path: str | os.PathLike[str], *, overwrite: bool
     """
     target = ensure_new(path, overwrite=overwrite)
     table = frame.drop(columns=[c for c in ("geometry",) if c in frame.columns])
-    table = table.apply(lambda col: col.map(csv_safe) if col.dtype == object else col)
+    table = table.apply(lambda col: col.map(csv_safe) if col.dtype.kind == "O" else col)  # object and str
     tmp = target.with_name(target.name + ".part")
     try:
         table.to_csv(tmp, index=False, encoding="utf-8")

@@ -6,7 +6,9 @@ Everything here writes real files and starts real servers on 127.0.0.1:
   L2A-shaped :class:`pystac.Item` (scale/offset, SCL, checksums);
 - :class:`RangeHTTPServer` serves a folder with HTTP Range support, as GDAL
   needs for COGs, with per-path fault injection (see :class:`Fault`);
-- :class:`StacApiServer` runs ``rustac serve`` on a free loopback port.
+- :class:`StacApiServer` runs ``rustac serve`` on a free loopback port;
+- :func:`make_s2_safe` / :func:`zip_safe` build a small real Sentinel-2 L2A
+  SAFE product (JPEG 2000 bands, real metadata template) from an item.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pystac
 from affine import Affine
 
 from territoire_geo._cog import write_cog
+from territoire_geo._safe_testing import make_s2_safe, zip_safe
 from territoire_geo._servers import (
     Fault,
     RangeHTTPServer,
@@ -43,8 +46,10 @@ __all__ = [
     "StacApiServer",
     "free_port",
     "make_s2_item",
+    "make_s2_safe",
     "multihash_sha256",
     "write_items_ndjson",
+    "zip_safe",
 ]
 
 #: Canonical name -> (ESA band id, common name, centre wavelength µm, gsd m).

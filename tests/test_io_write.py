@@ -34,15 +34,16 @@ def cube() -> xr.Dataset:
 @pytest.mark.parametrize("suffix", [".gpkg", ".parquet"])
 def test_write_vector_round_trip_and_refusal(tmp_path: Path, frame: gpd.GeoDataFrame, suffix: str) -> None:
     target = tmp_path / f"patches{suffix}"
+    read = gpd.read_file if suffix == ".gpkg" else gpd.read_parquet
     assert write_vector(frame, target, layer="patches") == target
-    back = gpd.read_file(target) if suffix == ".gpkg" else gpd.read_parquet(target)
+    back = read(target)
     assert back["class"].tolist() == [3, 1] and back.crs.to_epsg() == 2154
     assert back.geometry.area.tolist() == [100.0, 100.0]
     assert pd.isna(back["first_seen"].iloc[1])
     with pytest.raises(ExportError, match="overwrite"):
         write_vector(frame, target, layer="patches")
     write_vector(frame.iloc[:1], target, layer="patches", overwrite=True)
-    assert len(gpd.read_file(target)) == 1
+    assert len(read(target)) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no temporary left behind
 
 

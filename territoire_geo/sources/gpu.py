@@ -79,6 +79,12 @@ class _Api:
     progress: Progress | None = None
     crs: CRS = field(default_factory=lambda: CRS.from_epsg(4326))
 
+    def __enter__(self) -> _Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.session.close()
+
     def say(self, message: str) -> None:
         log.info(message)
         if self.progress is not None:
@@ -320,8 +326,8 @@ def find_partition(
     SourceUnavailableError
         When the API stays unreachable after the retries.
     """
-    api = _Api(base_url.rstrip("/"), HttpClient(settings))
-    return _discover(api, _check_insee(insee), [])[0]
+    with _Api(base_url.rstrip("/"), HttpClient(settings)) as api:
+        return _discover(api, _check_insee(insee), [])[0]
 
 
 # ----------------------------------------------------------------- geometry
@@ -407,13 +413,13 @@ def fetch_features(
         Raw attributes (no normalisation), possibly empty.
     """
     _check_choice(None, partition, aoi)
-    api = _Api(base_url.rstrip("/"), HttpClient(settings), progress)
     params = (
         {"partition": _check_partition(partition)}
         if partition is not None
         else {"geom": _aoi_geojson(aoi, [])}
     )
-    features = api.collect(endpoint.strip("/"), params)
+    with _Api(base_url.rstrip("/"), HttpClient(settings), progress) as api:
+        features = api.collect(endpoint.strip("/"), params)
     return _frame(features, api.crs)
 
 
@@ -474,28 +480,40 @@ def fetch_zoning(
     """
     _check_choice(insee, partition, aoi)
     wanted = _check_layers(layers)
-    api = _Api(base_url.rstrip("/"), HttpClient(settings), progress)
+    if insee is not None:
+        insee = _check_insee(insee)
+    elif partition is not None:
+        partition = _check_partition(partition)
     notes: list[str] = []
-    documents: list[dict[str, Any]] | None = None
-    if aoi is not None:
-        params, label = {"geom": _aoi_geojson(aoi, notes)}, "AOI"
-    else:
-        if insee is not None:
-            code, documents = _discover(api, _check_insee(insee), notes)
-        else:
-            code = _check_partition(partition)
-        params, label = {"partition": code}, code
-    raw = {}
-    for endpoint in wanted:
-        found = (
-            documents if endpoint == "document" and documents is not None else api.collect(endpoint, params)
-        )
-        notes.append(f"API Carto {endpoint}: {len(found)} features")
-        if found:
-            raw[_TABLES[endpoint]] = found
+    geom = _aoi_geojson(aoi, notes) if aoi is not None else None
+    with _Api(base_url.rstrip("/"), HttpClient(settings), progress) as api:
+        raw, label = _fetch_raw(api, wanted, insee, partition, geom, notes)
     if "ZONE_URBA" not in raw:
         raise NoDataFoundError(_no_zone_message(label, raw))
     return _to_zoning(raw, api, notes, label)
+
+
+def _fetch_raw(
+    api: _Api, wanted: list[str], insee: str | None, partition: str | None, geom: str | None, notes: list[str]
+) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """Features per CNIG table (empty layers left out) and a label of what was asked."""
+    documents: list[dict[str, Any]] | None = None
+    if geom is not None:
+        params, label = {"geom": geom}, "AOI"
+    else:
+        if insee is not None:
+            partition, documents = _discover(api, insee, notes)
+        params, label = {"partition": partition}, str(partition)
+    raw = {}
+    for endpoint in wanted:
+        if endpoint == "document" and documents is not None:
+            found = documents
+        else:
+            found = api.collect(endpoint, params)
+        notes.append(f"API Carto {endpoint}: {len(found)} features")
+        if found:
+            raw[_TABLES[endpoint]] = found
+    return raw, label
 
 
 def _no_zone_message(label: str, raw: Mapping[str, Any]) -> str:

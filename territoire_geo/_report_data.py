@@ -1,0 +1,323 @@
+"""Read what a run folder holds for the HTML report, and derive its small tables.
+
+Every deliverable is optional: a missing file leaves its field ``None``; an
+unreadable one also records why in :attr:`RunData.problems`, so the report can
+say plainly which sections are absent and for what reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from territoire_geo.provenance import read_manifest
+
+__all__ = [
+    "FILES",
+    "TYPEZONE_ORDER",
+    "RunData",
+    "alert_zones",
+    "find_column",
+    "load_run",
+    "ndvi_parcel_series",
+    "ndvi_zone_series",
+    "zan_from_alerts",
+    "zan_summary",
+]
+
+log = logging.getLogger(__name__)
+
+#: The deliverables the report reads, by role.
+FILES = {
+    "zoning": "zonage.gpkg", "validation": "validation_plu.json", "alerts": "alertes_changement.gpkg",
+    "classes": "changements_par_classe.csv", "units": "unites_scores.gpkg", "scores": "scores.csv",
+    "sensitivity": "sensibilite.csv", "zan": "artificialisation.csv", "ndvi_zones": "ndvi_zones.csv",
+    "ndvi_parcels": "ndvi_parcelles.csv", "scene": "scene.html",
+}
+TYPEZONE_ORDER = ("U", "AUc", "AUs", "A", "N")
+NEW_ARTIFICIAL = 3
+_INSEE_PREFIX = re.compile(r"^(\d[0-9AB]\d{3})_")
+_MAX_SERIES = 8
+
+
+@dataclass
+class RunData:
+    """The readable deliverables of one run folder (``None`` when absent)."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    zoning: Any = None
+    validation: dict[str, Any] | None = None
+    alerts: Any = None
+    classes: pd.DataFrame | None = None
+    units: Any = None
+    units_from: str | None = None
+    sensitivity: pd.DataFrame | None = None
+    zan: pd.DataFrame | None = None
+    zan_from: str | None = None
+    ndvi_zones: pd.DataFrame | None = None
+    ndvi_parcels: pd.DataFrame | None = None
+    scene: bool = False
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        """The recipe recorded in the manifest (empty dict if none)."""
+        return dict(self.manifest.get("recipe") or {})
+
+    def exists(self, role: str) -> bool:
+        """Whether the run folder holds the file of ``role``."""
+        return (self.run_dir / FILES[role]).exists()
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read a finished run folder.
+
+    Raises
+    ------
+    DataError
+        If the folder has no manifest (the run did not finish).
+    """
+    root = Path(run_dir)
+    data = RunData(root, read_manifest(root))
+    data.zoning = _attempt(data, "zoning", lambda p: _read_vector(p, "zone_urba"))
+    data.validation = _attempt(data, "validation", _read_json)
+    data.alerts = _attempt(data, "alerts", lambda p: _read_vector(p, "alertes"))
+    data.classes = _attempt(data, "classes", pd.read_csv)
+    data.units = _attempt(data, "units", lambda p: _read_vector(p, "unites"))
+    data.units_from = "gpkg" if data.units is not None else None
+    if data.units is None:
+        data.units = _attempt(data, "scores", pd.read_csv)
+        data.units_from = "csv" if data.units is not None else None
+    data.sensitivity = _attempt(data, "sensitivity", pd.read_csv)
+    data.zan = _attempt(data, "zan", pd.read_csv)
+    data.zan_from = "csv" if data.zan is not None else None
+    if data.zan is None and data.alerts is not None and data.zoning is not None:
+        data.zan = zan_from_alerts(data.alerts, data.zoning, data.recipe)
+        data.zan_from = "alerts"
+    data.ndvi_zones = _attempt(data, "ndvi_zones", pd.read_csv)
+    data.ndvi_parcels = _attempt(data, "ndvi_parcels", pd.read_csv)
+    data.scene = data.exists("scene")
+    return data
+
+
+def _attempt(data: RunData, role: str, reader: Callable[[Path], Any]) -> Any:
+    path = data.run_dir / FILES[role]
+    if not path.exists():
+        return None
+    try:
+        return reader(path)
+    except Exception as exc:  # an unreadable deliverable must not stop the report
+        log.warning("report: cannot read %s: %s", path, exc)
+        data.problems[role] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        return None
+
+
+def _read_vector(path: Path, layer: str) -> Any:
+    import geopandas as gpd
+    import pyogrio
+
+    layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    return gpd.read_file(path, layer=layer if layer in layers else layers[0], engine="pyogrio")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def find_column(frame: pd.DataFrame, candidates: Sequence[str]) -> str | None:
+    """The first column of ``frame`` named like one of ``candidates`` (case-insensitive)."""
+    by_lower = {str(c).lower(): str(c) for c in frame.columns}
+    return next((by_lower[c.lower()] for c in candidates if c.lower() in by_lower), None)
+
+
+# ---------------------------------------------------------------- zoning × alerts
+
+
+def _communes(zoning: Any, recipe: dict[str, Any]) -> pd.Series:
+    """INSEE code of every zone: an INSEE column, else the IDURBA prefix, else the recipe's single commune."""
+    column = find_column(zoning, ("INSEE", "INSEE_COM", "CODE_INSEE", "commune"))
+    if column is not None:
+        return zoning[column].astype("string").fillna("—")
+    codes = list((recipe.get("territory") or {}).get("insee") or [])
+    fallback = codes[0] if len(codes) == 1 else "—"
+    if "IDURBA" in zoning.columns:
+        return zoning["IDURBA"].astype("string").fillna("").map(
+            lambda v: m.group(1) if (m := _INSEE_PREFIX.match(v)) else fallback)
+    return pd.Series(fallback, index=zoning.index, dtype="string")
+
+
+def _zone_keys(zoning: Any, recipe: dict[str, Any]) -> Any:
+    """Zones with ``commune``, ``TYPEZONE`` and ``LIBELLE`` columns (text), in the alerts' CRS."""
+    zones = zoning[["geometry"]].copy()
+    zones["commune"] = _communes(zoning, recipe).to_numpy()
+    for column in ("TYPEZONE", "LIBELLE"):
+        values = zoning[column] if column in zoning.columns else pd.Series("—", index=zoning.index)
+        zones[column] = values.astype("string").fillna("—").to_numpy()
+    return zones
+
+
+def _type_rank(code: str) -> int:
+    return TYPEZONE_ORDER.index(code) if code in TYPEZONE_ORDER else len(TYPEZONE_ORDER)
+
+
+def alert_zones(alerts: Any, zoning: Any) -> list[list[tuple[str, str]]]:
+    """For every alert, the ``(LIBELLE, TYPEZONE)`` of the zones it touches (largest overlap first)."""
+    import shapely
+
+    zones = zoning.to_crs(alerts.crs) if zoning.crs != alerts.crs else zoning
+    labels = zones["LIBELLE"].astype("string").fillna("—") if "LIBELLE" in zones else None
+    types = zones["TYPEZONE"].astype("string").fillna("—") if "TYPEZONE" in zones else None
+    tree = shapely.STRtree(zones.geometry.to_numpy())
+    out: list[list[tuple[str, str]]] = []
+    for geom in alerts.geometry.to_numpy():
+        hits = tree.query(geom, predicate="intersects")
+        areas = shapely.area(shapely.intersection(zones.geometry.to_numpy()[hits], geom))
+        seen: dict[tuple[str, str], float] = {}
+        for idx, area in zip(hits, areas, strict=True):
+            key = (str(labels.iloc[idx]) if labels is not None else "—",
+                   str(types.iloc[idx]) if types is not None else "—")
+            seen[key] = seen.get(key, 0.0) + float(area)
+        out.append([k for k, a in sorted(seen.items(), key=lambda kv: -kv[1]) if a > 0])
+    return out
+
+
+def zan_from_alerts(alerts: Any, zoning: Any, recipe: dict[str, Any]) -> pd.DataFrame:
+    """New artificial surface (class-3 alerts) by commune, TYPEZONE and year of first detection.
+
+    Each patch is cut by the zones in TYPEZONE order (U, AUc, AUs, A, N, others) so that
+    overlapping zones never count the same square metre twice; what falls outside the
+    zoning is reported with an empty TYPEZONE.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``commune, TYPEZONE, year, area_ha, share, zones`` (``zones``: the LIBELLE values).
+    """
+    import shapely
+
+    columns = ["commune", "TYPEZONE", "year", "area_ha", "share", "zones"]
+    if "class" in alerts.columns:
+        alerts = alerts[pd.to_numeric(alerts["class"], errors="coerce") == NEW_ARTIFICIAL]
+    if alerts.empty:
+        return pd.DataFrame(columns=columns)
+    zones = _zone_keys(zoning.to_crs(alerts.crs) if zoning.crs != alerts.crs else zoning, recipe)
+    years = _alert_years(alerts, recipe)
+    rows: list[dict[str, Any]] = []
+    groups = sorted(zones.groupby(["commune", "TYPEZONE"]), key=lambda g: (_type_rank(g[0][1]), g[0]))
+    for geom, year in zip(alerts.geometry.to_numpy(), years, strict=True):
+        remaining = geom
+        for (commune, typezone), part in groups:
+            piece = shapely.intersection(remaining, part.geometry.union_all())
+            if piece.is_empty or piece.area < 1.0:
+                continue
+            touched = shapely.area(shapely.intersection(part.geometry.to_numpy(), piece)) >= 1.0
+            labels = part.loc[touched, "LIBELLE"]
+            rows.append({"commune": commune, "TYPEZONE": typezone, "year": year, "area_m2": piece.area,
+                         "zones": sorted(set(labels))})
+            remaining = shapely.difference(remaining, piece)
+        if remaining.area >= 1.0:
+            rows.append({"commune": zones["commune"].mode().iat[0], "TYPEZONE": "", "year": year,
+                         "area_m2": remaining.area, "zones": []})
+    return _zan_table(pd.DataFrame(rows), columns)
+
+
+def _alert_years(alerts: Any, recipe: dict[str, Any]) -> list[str]:
+    after = str((recipe.get("periods") or {}).get("after") or "")
+    default = "–".join(dict.fromkeys(p[:4] for p in after.split("/") if p)) or "—"
+    if "first_seen" not in alerts.columns:
+        return [default] * len(alerts)
+    seen = pd.to_datetime(alerts["first_seen"], errors="coerce", utc=True)
+    return [default if pd.isna(d) else str(d.year) for d in seen]
+
+
+def _zan_table(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    table = rows.groupby(["commune", "TYPEZONE", "year"], sort=False).agg(
+        area_m2=("area_m2", "sum"), zones=("zones", lambda z: sorted({x for group in z for x in group})))
+    table = table.reset_index()
+    table["area_ha"] = table["area_m2"] / 10_000
+    total = table["area_ha"].sum()
+    table["share"] = table["area_ha"] / total if total > 0 else np.nan
+    table["zones"] = table["zones"].map(", ".join)
+    order = table["TYPEZONE"].map(lambda t: _type_rank(t) if t else len(TYPEZONE_ORDER) + 1)
+    table = table.assign(_order=order).sort_values(["commune", "year", "_order"])
+    return table[columns].reset_index(drop=True)
+
+
+def zan_summary(table: pd.DataFrame) -> tuple[float, float] | None:
+    """``(total ha, ha in A and N zones)`` of a ZAN table, or None without TYPEZONE/area columns."""
+    area = find_column(table, ("area_ha", "surface_ha", "ha"))
+    kind = find_column(table, ("TYPEZONE", "typezone", "type_zone"))
+    if area is None or kind is None:
+        return None
+    values = pd.to_numeric(table[area], errors="coerce").fillna(0.0)
+    protected = table[kind].astype("string").fillna("").str.strip().str.match(r"^(N|A(?!U))")
+    return float(values.sum()), float(values[protected].sum())
+
+
+# ---------------------------------------------------------------- NDVI tables
+
+
+def _dated(frame: pd.DataFrame) -> pd.DataFrame | None:
+    date = find_column(frame, ("date", "time", "datetime"))
+    value = find_column(frame, ("ndvi_mean", "ndvi", "mean"))
+    if date is None or value is None:
+        return None
+    out = frame.rename(columns={date: "date", value: "ndvi"})
+    out["date"] = pd.to_datetime(out["date"], errors="coerce", utc=True).dt.tz_localize(None)
+    out["ndvi"] = pd.to_numeric(out["ndvi"], errors="coerce")
+    return out.dropna(subset=["date", "ndvi"])
+
+
+def ndvi_zone_series(frame: pd.DataFrame, zoning: Any) -> tuple[pd.DataFrame, str] | None:
+    """Mean NDVI by date and zone type (or by zone when types are unknown).
+
+    Returns ``(table with date, group, ndvi, by)`` where ``by`` is ``"type"`` or
+    ``"zone"``; None if the date / value / zone columns are missing.
+    """
+    table = _dated(frame)
+    zone = find_column(frame, ("zone", "LIBELLE", "zone_id", "id"))
+    if table is None or zone is None:
+        return None
+    kind = find_column(frame, ("TYPEZONE",))
+    if kind is None and zoning is not None and {"LIBELLE", "TYPEZONE"} <= set(zoning.columns):
+        pairs = zoning[["LIBELLE", "TYPEZONE"]].astype("string").drop_duplicates()
+        mapping = pairs.groupby("LIBELLE")["TYPEZONE"].agg(lambda s: s.iat[0] if len(s) == 1 else None)
+        types = table[zone].astype("string").map(mapping)
+        if types.notna().all():
+            table = table.assign(TYPEZONE=types)
+            kind = "TYPEZONE"
+    by = "type" if kind is not None else "zone"
+    table = table.assign(group=table[kind if kind else zone].astype("string"))
+    series = table.groupby(["group", "date"], as_index=False)["ndvi"].mean()
+    keep = _main_groups(series["group"], prefer=TYPEZONE_ORDER if by == "type" else ())
+    return series[series["group"].isin(keep)], by
+
+
+def ndvi_parcel_series(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Mean, min and max NDVI of parcels by date and crop group (at most eight groups)."""
+    table = _dated(frame)
+    group = find_column(frame, ("crop_group", "group", "groupe", "CODE_GROUP", "culture", "crop"))
+    if table is None:
+        return None
+    table = table.assign(group=table[group].astype("string").fillna("—") if group else "—")
+    series = table.groupby(["group", "date"], as_index=False)["ndvi"].agg(["mean", "min", "max", "count"])
+    parcel = find_column(frame, ("parcel_id", "parcel", "id_parcel", "parcelle", "id"))
+    counts = table.groupby("group")[parcel].nunique() if parcel else table.groupby("group").size()
+    keep = list(counts.sort_values(ascending=False).index[:_MAX_SERIES])
+    return series[series["group"].isin(keep)].reset_index(drop=True)
+
+
+def _main_groups(groups: pd.Series, prefer: Sequence[str]) -> list[str]:
+    counts = groups.value_counts()
+    names = sorted(counts.index, key=lambda g: (_type_rank(g) if prefer else 0, -counts[g], g))
+    return names[:_MAX_SERIES]

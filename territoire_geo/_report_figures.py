@@ -1,0 +1,359 @@
+"""Figures of the HTML run report, as PNG bytes (matplotlib Agg, no pyplot state).
+
+Colours are colour-blind safe (viridis for scores, Okabe & Ito for categories);
+zones keep the Géoportail de l'Urbanisme colours, for familiarity, but only as a
+pale background. Every figure has a title and a source line. Text that comes from
+data (zone names, criteria) is shown literally: ``$`` never starts mathtext.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from territoire_geo._report_text import CHANGE_NAMES, TEXT, format_ha, format_number, month_abbr
+from territoire_geo._scene_style import OKABE_ITO, TYPEZONE_COLORS, typezone_label
+
+__all__ = [
+    "CHANGE_COLORS",
+    "change_map",
+    "contributions_chart",
+    "excluded_mask",
+    "ndvi_parcel_chart",
+    "ndvi_zone_chart",
+    "score_map",
+    "source_line",
+]
+
+#: Colour-blind-safe colours of the change classes (Okabe & Ito).
+CHANGE_COLORS = {1: "#cc79a7", 2: "#009e73", 3: "#d55e00", 4: "#0072b2", 5: "#56b4e9", 255: "#999999"}
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_DPI = 120
+_GREY = "#555555"
+
+
+def _plain(text: Any) -> str:
+    """Data text shown literally by matplotlib (no mathtext, no hidden legend labels)."""
+    return str(text).replace("$", r"\$").lstrip("_") or "?"
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+
+
+def _finish(fig: Any, title: str, source: str) -> bytes:
+    fig.suptitle(_plain(title), x=0.01, ha="left", fontsize=13, fontweight="bold")
+    fig.supxlabel(_plain(source), x=0.01, ha="left", fontsize=7.5, color=_GREY)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white", metadata={"Software": "territoire_geo"})
+    return buffer.getvalue()
+
+
+def source_line(manifest: dict[str, Any], lang: str) -> str:
+    """« Contient des données Copernicus Sentinel-2 modifiées (2020–2023) ; PLU : Géoportail de l'Urbanisme »."""
+    t = TEXT[lang]
+    years = sorted({str(i.get("datetime") or "")[:4] for i in manifest.get("items") or [] if i.get("datetime")})
+    parts = [t["source_s2"].format(years="–".join(dict.fromkeys([years[0], years[-1]])))] if years else []
+    parts += [t["source_plu"], t["source_tool"]]
+    return (" ; " if lang == "fr" else "; ").join(parts)
+
+
+def _scalebar(ax: Any) -> None:
+    """A black-and-white scale bar in the lower left corner (projected metres)."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    target = (x1 - x0) / 5
+    length = max((v for v in (50, 100, 200, 250, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000) if v <= target),
+                 default=50)
+    x, y, h = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.04, (y1 - y0) * 0.012
+    for i, colour in enumerate(("black", "white")):
+        ax.add_patch(_rect(x + i * length / 2, y, length / 2, h, colour))
+    label = f"{length // 1000} km" if length >= 1000 else f"{length} m"
+    ax.text(x + length / 2, y + h * 1.8, label, ha="center", va="bottom", fontsize=8,
+            path_effects=_halo())
+
+
+def _rect(x: float, y: float, w: float, h: float, colour: str) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x, y), w, h, facecolor=colour, edgecolor="black", linewidth=0.8, zorder=10)
+
+
+def _halo(width: float = 3) -> list[Any]:
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=width, foreground="white")]
+
+
+def _swatch(colour: str, label: str, **style: Any) -> Any:
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor=colour, edgecolor=style.pop("edgecolor", "#444444"), label=_plain(label),
+                 linewidth=0.6, **style)
+
+
+def excluded_mask(units: pd.DataFrame) -> pd.Series:
+    """True where a unit has an exclusion reason."""
+    if "exclusion" not in units.columns:
+        return pd.Series(False, index=units.index)
+    text = units["exclusion"].astype("string").fillna("").str.strip()
+    return text.ne("") & text.str.lower().ne("nan")
+
+
+def _ranked(units: pd.DataFrame) -> pd.DataFrame:
+    """Scored (not excluded) units, best first."""
+    kept = units[~excluded_mask(units)]
+    if "rank" in kept.columns and pd.to_numeric(kept["rank"], errors="coerce").notna().any():
+        return kept.assign(_r=pd.to_numeric(kept["rank"], errors="coerce")).sort_values("_r").drop(columns="_r")
+    return kept.sort_values("score", ascending=False) if "score" in kept.columns else kept
+
+
+def unit_label(row: pd.Series, position: int) -> str:
+    """``3 · IIAU`` from a unit row (rank, else its position)."""
+    rank = pd.to_numeric(pd.Series([row.get("rank")]), errors="coerce").iat[0]
+    number = int(rank) if pd.notna(rank) else position
+    name = row.get("LIBELLE")
+    return f"{number} · {name}" if isinstance(name, str) and name else str(number)
+
+
+# ---------------------------------------------------------------- maps
+
+
+def _context(ax: Any, zoning: Any, crs: Any, *, fill: bool, lang: str) -> list[Any]:
+    """Zoning drawn as a pale background (or outlines); legend handles of the zone types."""
+    if zoning is None or zoning.empty:
+        return []
+    zones = zoning.to_crs(crs) if crs is not None and zoning.crs != crs else zoning
+    if not fill or "TYPEZONE" not in zones.columns:
+        zones.plot(ax=ax, facecolor="none", edgecolor="#9a9a9a", linewidth=0.4, zorder=1)
+        return []
+    codes = zones["TYPEZONE"].astype("string").fillna("")
+    colours = codes.map(lambda c: TYPEZONE_COLORS.get(c, "#dddddd")).tolist()
+    zones.plot(ax=ax, color=colours, alpha=0.35, edgecolor="none", zorder=1)
+    zones.plot(ax=ax, facecolor="none", edgecolor="#6f6f6f", linewidth=0.4, zorder=2)
+    present = [c for c in TYPEZONE_COLORS if c in set(codes)]
+    return [_swatch(TYPEZONE_COLORS[c], typezone_label(c, lang), alpha=0.5) for c in present]
+
+
+def score_map(units: Any, zoning: Any, *, lang: str, source: str, top: int = 5) -> bytes:
+    """Units coloured by score (viridis, 0–100), excluded units hatched grey, the ``top`` first numbered."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    t = TEXT[lang]
+    fig = _figure(10, 8)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    _context(ax, zoning, units.crs, fill=False, lang=lang)
+    excluded = excluded_mask(units)
+    norm = Normalize(0, 100)
+    scored = units[~excluded]
+    if not scored.empty:
+        scored.plot(ax=ax, column=pd.to_numeric(scored["score"], errors="coerce").to_numpy(), cmap="viridis",
+                    norm=norm, edgecolor="white", linewidth=0.4, zorder=3,
+                    missing_kwds={"color": "#eeeeee", "edgecolor": "#999999"})
+    handles = []
+    if excluded.any():
+        units[excluded].plot(ax=ax, facecolor="#d9d9d9", edgecolor="#8c8c8c", hatch="////", linewidth=0.4,
+                             zorder=3)
+        handles.append(_swatch("#d9d9d9", t["excluded"], hatch="////", edgecolor="#8c8c8c"))
+    for position, (_, row) in enumerate(_ranked(units).head(top).iterrows(), start=1):
+        point = row.geometry.representative_point()
+        ax.annotate(_plain(unit_label(row, position)), (point.x, point.y), fontsize=9, fontweight="bold",
+                    ha="center", va="center", zorder=6,
+                    bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#222222",
+                          "alpha": 0.9})
+    fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=ax, shrink=0.7, label=t["score_label"])
+    ax.set_aspect("equal")
+    _scalebar(ax)
+    if handles:
+        ax.legend(handles=handles, loc="upper left", fontsize=9, framealpha=0.9)
+    return _finish(fig, t["map_scores_title"], source)
+
+
+def change_map(alerts: Any, zoning: Any, *, lang: str, source: str) -> bytes:
+    """Change patches over the zoning: an overview and, when there are alerts, a zoom on them."""
+    t = TEXT[lang]
+    zoomed = alerts is not None and not alerts.empty
+    fig = _figure(12 if zoomed else 9, 7)
+    axes = fig.subplots(1, 2, width_ratios=(1.1, 1)) if zoomed else [fig.add_subplot()]
+    crs = alerts.crs if alerts is not None else None
+    zone_handles: list[Any] = []
+    for ax in axes:
+        ax.set_axis_off()
+        zone_handles = _context(ax, zoning, crs, fill=True, lang=lang)
+    class_handles = _draw_alerts(axes, alerts, lang) if zoomed else []
+    for ax in axes:
+        ax.set_aspect("equal")
+        _scalebar(ax)
+    if zoomed:
+        axes[0].set_title(t["overview"], fontsize=10, loc="left")
+        axes[1].set_title(t["zoom"], fontsize=10, loc="left")
+        _label_zones(axes[1], zoning, crs)
+    handles = [_swatch("none", t["zone_types"], edgecolor="none"), *zone_handles,
+               _swatch("none", t["classes"], edgecolor="none"), *class_handles]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8.5,
+               frameon=False)
+    return _finish(fig, t["map_change_title"], source)
+
+
+def _class_codes(alerts: Any) -> np.ndarray:
+    if "class" not in alerts.columns:
+        return np.full(len(alerts), 3)
+    return pd.to_numeric(alerts["class"], errors="coerce").fillna(255).astype(int).to_numpy()
+
+
+def _draw_alerts(axes: Sequence[Any], alerts: Any, lang: str) -> list[Any]:
+    """Patches on both panels, rings on the overview, numbers on the zoom; the zoom extent."""
+    codes = _class_codes(alerts)
+    colours = [CHANGE_COLORS.get(int(c), "#999999") for c in codes]
+    overview, zoom = axes
+    centres = alerts.geometry.representative_point()
+    for ax in axes:
+        alerts.plot(ax=ax, color=colours, edgecolor="black", linewidth=0.8, zorder=4)
+    overview.scatter(centres.x, centres.y, s=260, facecolors="none", edgecolors=colours, linewidths=2, zorder=5)
+    minx, miny, maxx, maxy = alerts.total_bounds
+    pad = max(150.0, 0.3 * max(maxx - minx, maxy - miny))
+    side = max(maxx - minx, maxy - miny) / 2 + pad
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    zoom.set_xlim(cx - side, cx + side)
+    zoom.set_ylim(cy - side, cy + side)
+    from matplotlib.patches import Rectangle
+
+    overview.add_patch(Rectangle((cx - side, cy - side), 2 * side, 2 * side, facecolor="none",
+                                 edgecolor="black", linestyle="--", linewidth=1, zorder=6))
+    for number, point in enumerate(centres, start=1):
+        zoom.annotate(str(number), (point.x, point.y), xytext=(8, 8), textcoords="offset points", fontsize=10,
+                      fontweight="bold", zorder=7, path_effects=_halo())
+    names = CHANGE_NAMES[lang]
+    return [_swatch(CHANGE_COLORS.get(int(c), "#999999"), names.get(int(c), str(c)), edgecolor="black")
+            for c in sorted(set(codes.tolist()))]
+
+
+def _label_zones(ax: Any, zoning: Any, crs: Any) -> None:
+    """LIBELLE of the zones whose label point falls inside the zoom."""
+    if zoning is None or "LIBELLE" not in zoning.columns:
+        return
+    zones = zoning.to_crs(crs) if crs is not None and zoning.crs != crs else zoning
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    clipped = zones.clip((x0, y0, x1, y1))
+    for _, row in clipped[~clipped.geometry.is_empty].iterrows():
+        point = row.geometry.representative_point()
+        ax.text(point.x, point.y, _plain(row["LIBELLE"]), fontsize=8, color="#333333", ha="center",
+                va="center", zorder=3, path_effects=_halo(2))
+
+
+# ---------------------------------------------------------------- charts
+
+
+def contributions_chart(units: pd.DataFrame, *, lang: str, source: str, top: int = 10) -> bytes | None:
+    """Horizontal stacked bars of the ``contrib_*`` columns of the ``top`` best units (None without them)."""
+    t = TEXT[lang]
+    columns = [c for c in units.columns if str(c).startswith("contrib_")]
+    best = _ranked(units).head(top)
+    if not columns or best.empty:
+        return None
+    values = best[columns].apply(pd.to_numeric, errors="coerce").fillna(0.0)
+    values.columns = [str(c)[len("contrib_"):].replace("_", " ") for c in columns]
+    if values.shape[1] > len(OKABE_ITO):
+        order = values.abs().sum().sort_values(ascending=False).index
+        kept = list(order[: len(OKABE_ITO) - 1])
+        values = values[kept].assign(**{t["other_criteria"]: values[order[len(kept):]].sum(axis=1)})
+    fig = _figure(10, 1.6 + 0.5 * len(best) + 0.25 * (values.shape[1] // 4 + 1))
+    ax = fig.add_subplot()
+    rows = np.arange(len(best))
+    right, left = np.zeros(len(best)), np.zeros(len(best))
+    for colour, name in zip(OKABE_ITO, values.columns, strict=False):
+        data = values[name].to_numpy()
+        start = np.where(data >= 0, right, left)
+        ax.barh(rows, data, left=start, color=colour, edgecolor="white", linewidth=0.6, label=_plain(name))
+        right, left = np.where(data >= 0, right + data, right), np.where(data < 0, left + data, left)
+    scores = pd.to_numeric(best.get("score", pd.Series(np.nan, index=best.index)), errors="coerce")
+    for row, end, score in zip(rows, right, scores, strict=True):
+        ax.text(end + 0.8, row, format_number(score, 0, lang), va="center", fontsize=9, fontweight="bold")
+    labels = [_plain(_bar_label(r, i, lang)) for i, (_, r) in enumerate(best.iterrows(), start=1)]
+    ax.set_yticks(rows, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(t["contrib_x"])
+    ax.axvline(0, color="#333333", linewidth=0.8)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_xlim(min(0.0, float(left.min()) * 1.1), float(right.max()) * 1.1 + 4)
+    fig.legend(loc="outside lower center", ncols=min(values.shape[1], 4), fontsize=9, frameon=False)
+    return _finish(fig, t["contrib_title"], source)
+
+
+def _bar_label(row: pd.Series, position: int, lang: str) -> str:
+    extra = [str(row["TYPEZONE"])] if isinstance(row.get("TYPEZONE"), str) else []
+    if "area_ha" in row.index:
+        extra.append(format_ha(row["area_ha"], lang))
+    return unit_label(row, position) + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _date_axis(ax: Any, lang: str) -> None:
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import FuncFormatter
+
+    def label(value: float, _pos: int) -> str:
+        day = mdates.num2date(value)
+        return f"{month_abbr(day.month, lang)} {day.year}"
+
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=9))
+    ax.xaxis.set_major_formatter(FuncFormatter(label))
+
+
+def _periods(ax: Any, periods: dict[str, Any], lang: str) -> None:
+    """Grey bands over the compared periods (``before``/``after`` of the recipe)."""
+    t = TEXT[lang]
+    for key in ("before", "after"):
+        text = str(periods.get(key) or "")
+        bounds = [pd.to_datetime(p, errors="coerce") for p in text.split("/")]
+        if len(bounds) != 2 or any(pd.isna(b) for b in bounds):
+            continue
+        ax.axvspan(bounds[0], bounds[1], color="#000000", alpha=0.06, zorder=0, linewidth=0)
+        ax.text(bounds[0] + (bounds[1] - bounds[0]) / 2, 0.98, t[key], transform=ax.get_xaxis_transform(),
+                ha="center", va="top", fontsize=9, color=_GREY)
+
+
+def _line_axes(lang: str) -> tuple[Any, Any]:
+    fig = _figure(10, 5)
+    ax = fig.add_subplot()
+    ax.set_ylabel(TEXT[lang]["ndvi_y"])
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def ndvi_zone_chart(series: pd.DataFrame, by: str, *, periods: dict[str, Any], lang: str, source: str) -> bytes:
+    """One line per zone type (or zone): mean NDVI at each date."""
+    t = TEXT[lang]
+    fig, ax = _line_axes(lang)
+    for i, (group, part) in enumerate(series.groupby("group", sort=False)):
+        part = part.sort_values("date")
+        label = typezone_label(group, lang) if by == "type" else group
+        ax.plot(part["date"], part["ndvi"], color=OKABE_ITO[i % 8], marker=_MARKERS[i % 8], markersize=5,
+                linewidth=1.8, label=_plain(label))
+    _periods(ax, periods, lang)
+    _date_axis(ax, lang)
+    fig.legend(loc="outside right center", fontsize=9, frameon=False)
+    return _finish(fig, t["ndvi_zones_title" if by == "type" else "ndvi_zone_title"], source)
+
+
+def ndvi_parcel_chart(series: pd.DataFrame, *, periods: dict[str, Any], lang: str, source: str) -> bytes:
+    """Mean NDVI of parcels by crop group with the min–max band."""
+    fig, ax = _line_axes(lang)
+    for i, (group, part) in enumerate(series.groupby("group", sort=False)):
+        part = part.sort_values("date")
+        colour = OKABE_ITO[i % 8]
+        ax.fill_between(part["date"], part["min"], part["max"], color=colour, alpha=0.15, linewidth=0)
+        ax.plot(part["date"], part["mean"], color=colour, marker=_MARKERS[i % 8], markersize=5, linewidth=1.8,
+                label=_plain(group))
+    _periods(ax, periods, lang)
+    _date_axis(ax, lang)
+    fig.legend(loc="outside right center", fontsize=9, frameon=False)
+    return _finish(fig, TEXT[lang]["ndvi_parcels_title"], source)
