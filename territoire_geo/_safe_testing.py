@@ -36,7 +36,7 @@ def make_s2_safe(folder: str | os.PathLike[str], item: pystac.Item, template: st
     ----------
     item
         A Sentinel-2 item with local COG assets keyed by canonical names
-        (``red``, ``nir``, ``scl``…), ``proj:epsg`` and ``s2:mgrs_tile``.
+        (``red``, ``nir``, ``scl``…) in one EPSG-coded CRS, and ``s2:mgrs_tile``.
     template
         A real ``MTD_MSIL2A.xml``.
     baseline
@@ -72,7 +72,7 @@ def make_s2_safe(folder: str | os.PathLike[str], item: pystac.Item, template: st
             dst.write(data, 1)
         files.append(rel)
     _write_product_metadata(root, safe / "MTD_MSIL2A.xml", item, name, baseline, files)
-    _write_tile_metadata(granule / "MTD_TL.xml", int(item.properties["proj:epsg"]), grids)
+    _write_tile_metadata(granule / "MTD_TL.xml", int(crs.to_epsg()), grids)
     return safe
 
 

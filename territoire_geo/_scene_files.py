@@ -31,16 +31,26 @@ def _stac_item(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def provenance(path: str | os.PathLike[str]) -> str:
-    """``"sentinel-2-l2a S2A_… (2022-04-14)"`` for a STAC asset, else the file name."""
+#: Readable names of the STAC collections territoire_geo knows.
+_COLLECTIONS = {"cop-dem-glo-30": "Copernicus DEM GLO-30", "cop-dem-glo-90": "Copernicus DEM GLO-90",
+                "sentinel-2-l2a": "Sentinel-2 L2A", "landsat-c2-l2": "Landsat C2 L2"}
+
+
+def provenance(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """(short title, full source) of a raster file.
+
+    ``("Sentinel-2 L2A (2022-04-14)", "Sentinel-2 L2A S2A_… (2022-04-14)")`` for an asset next to a
+    STAC item, else the file name twice.
+    """
     file = Path(path)
     item = _stac_item(file)
     if item is None:
-        return file.name
+        return file.stem, file.name
+    collection = str(item.get("collection") or "")
+    name = _COLLECTIONS.get(collection, collection or file.stem)
     date = str(item.get("properties", {}).get("datetime") or "")[:10]
-    parts = [str(item.get("collection") or ""), str(item.get("id") or file.parent.name)]
-    text = " ".join(p for p in parts if p)
-    return f"{text} ({date})" if date else text
+    suffix = f" ({date})" if date and not collection.startswith("cop-dem") else ""
+    return f"{name}{suffix}", f"{name} {item.get('id') or file.parent.name}" + (f" ({date})" if date else "")
 
 
 def _plu_source(frame: gpd.GeoDataFrame, file: Path) -> str:
@@ -101,5 +111,5 @@ def read_raster(path: str | os.PathLike[str]) -> Any:
         raise DataError(f"{file} has no CRS; georeference it first")
     band = data.isel(band=0, drop=True) if "band" in data.dims else data
     band.name = band.attrs.get("long_name") if isinstance(band.attrs.get("long_name"), str) else file.stem
-    band.attrs["source"] = provenance(file)
+    band.attrs["title"], band.attrs["source"] = provenance(file)
     return band

@@ -246,7 +246,7 @@ def context_part(frame: gpd.GeoDataFrame, index: int, *, lang: str, tolerance: f
                 names.append([_text(value)])
         data_rows = [{"path": p, "t": n} for p, n in zip(paths, names, strict=True)]
         layer = pdk.Layer("PathLayer", data=data_rows, id=f"context-{index}", get_path="path",
-                          get_color=rgba(color, 230), width_units="meters", width_min_pixels=2,
+                          get_color=rgba(color, 230), width_units=pdk.types.String("meters"), width_min_pixels=2,
                           get_width=8 if polygonal else 14, pickable=name is not None, **ext)
         parts.append(Part(layer, [{"kind": "line", "color": color, "label": label}],
                           [TEXT[lang]["name"]] if name else None, {"path": "path"}, label))

@@ -20,7 +20,7 @@ from territoire_geo._scene_geo import format_number
 from territoire_geo._scene_style import OKABE_ITO, gradient_entry, rgba
 from territoire_geo.errors import ConfigError, DataError
 
-__all__ = ["DrapedImage", "Terrain", "drape", "terrain"]
+__all__ = ["DrapedImage", "Terrain", "auto_exaggeration", "drape", "terrain"]
 
 _MAX_CLASSES = 20
 _RELIEF_TINT = ("#dfe9cc", "#efe6c4", "#e3cfae", "#cdb89a")
@@ -156,21 +156,30 @@ def _texture(values: np.ndarray, bounds: Sequence[float], exaggeration: float) -
     dy = (north - south) / height * 110_540
     filled = np.where(np.isfinite(values), values, np.nanmin(values))
     tint = LinearSegmentedColormap.from_list("relief", _RELIEF_TINT)
-    shaded = LightSource(azdeg=315, altdeg=40).shade(filled, cmap=tint, blend_mode="soft",
+    shaded = LightSource(azdeg=315, altdeg=35).shade(filled, cmap=tint, blend_mode="overlay",
                                                      vert_exag=exaggeration, dx=dx, dy=dy)
     return _png_url((np.clip(shaded, 0, 1) * 255).astype(np.uint8))
 
 
-def terrain(dem: Any, *, bounds: Sequence[float] | None, exaggeration: float, max_cells: int = 200,
-            texture_px: int = 1024) -> Terrain:
+def auto_exaggeration(relief_m: float, diag_m: float) -> float:
+    """Vertical exaggeration making the relief about 8 % of the scene diagonal: 1–5, by halves."""
+    if relief_m <= 0:
+        return 1.0
+    return float(min(max(round(0.08 * diag_m / relief_m * 2) / 2, 1.0), 5.0))
+
+
+def terrain(dem: Any, *, bounds: Sequence[float] | None, exaggeration: float | None, diag_m: float,
+            max_cells: int = 200, texture_px: int = 1024) -> Terrain:
     """Relief grid (decimetres above the lowest point) and its hillshade texture.
+
+    ``exaggeration=None`` picks :func:`auto_exaggeration` for a scene of diagonal ``diag_m``.
 
     Raises
     ------
     DataError
         Not a 2-D DataArray with a CRS, no valid elevation, or no overlap with the scene.
     """
-    if not exaggeration > 0:
+    if exaggeration is not None and not exaggeration > 0:
         raise ConfigError(f"exaggeration must be positive, not {exaggeration!r}")
     fine = _prepared(dem, "dem", bounds, texture_px)
     fine_values = np.asarray(fine.values, dtype="float64")
@@ -180,6 +189,8 @@ def terrain(dem: Any, *, bounds: Sequence[float] | None, exaggeration: float, ma
     coarse = _prepared(fine, "dem", None, max_cells)
     z = np.asarray(coarse.values, dtype="float64")
     zmin, zmax = float(np.nanmin(fine_values)), float(np.nanmax(fine_values))
+    if exaggeration is None:
+        exaggeration = auto_exaggeration(zmax - zmin, diag_m)
     z = np.where(np.isfinite(z), z, zmin)
     xs, ys = np.asarray(coarse["x"].values), np.asarray(coarse["y"].values)
     grid = {

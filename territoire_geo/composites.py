@@ -126,7 +126,7 @@ def composite(data: T, *, period: PeriodSpec = None, method: Method = "median",
     else:
         periods = _periods(_times(ds, dim), period)
         parts = []
-        for label, start, end in periods:
+        for _, start, end in periods:
             keep = _in_period(_times(ds, dim), start, end)
             sub_score = None if score is None else score.isel({dim: keep})
             parts.append(_one(ds.isel({dim: keep}), sub_score, kind, q, dim, template))
@@ -220,7 +220,7 @@ def _bounds(start: DateLike, end: DateLike) -> tuple[np.datetime64, np.datetime6
 
 
 def _naive(moment: dt.datetime) -> np.datetime64:
-    return np.datetime64(moment.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+    return np.datetime64(moment.astimezone(dt.UTC).replace(tzinfo=None), "us")
 
 
 def _times(data: xr.Dataset | xr.DataArray, dim: str) -> np.ndarray:

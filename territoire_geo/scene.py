@@ -31,7 +31,7 @@ import pydeck as pdk
 from territoire_geo._cdp import Browser, file_url
 from territoire_geo._deck_bundle import DECKGL_VERSION, INSTALL_COMMAND, BundleKind, DeckBundle, ensure_bundle
 from territoire_geo._scene_files import read_raster, read_vector
-from territoire_geo._scene_geo import WGS84, auto_tolerance, bounds_diag_m, scene_bounds
+from territoire_geo._scene_geo import WGS84, auto_tolerance, bounds_diag_m, format_number, scene_bounds
 from territoire_geo._scene_html import encode_layers, render_page, write_page
 from territoire_geo._scene_layers import (
     Part,
@@ -125,7 +125,7 @@ def build(units: gpd.GeoDataFrame | None = None, *, extrude: str | None = "score
           colormap: str = "viridis", change_patches: gpd.GeoDataFrame | None = None, raster: Any = None,
           dem: Any = None, project: gpd.GeoDataFrame | None = None,
           context: Sequence[gpd.GeoDataFrame] | None = None, lang: str = "fr", title: str | None = None,
-          camera: str = "overview", exaggeration: float = 2.0, simplify: float | None = None,
+          camera: str = "overview", exaggeration: float | None = None, simplify: float | None = None,
           raster_colormap: str | None = None, project_height: str | None = None, ranked: int = 3,
           source_line: str | None = None) -> SceneDeck:
     """Build a 3D scene of a territory.
@@ -147,7 +147,8 @@ def build(units: gpd.GeoDataFrame | None = None, *, extrude: str | None = "score
     raster
         2-D DataArray with a CRS (NDVI, change classes…), draped as an image.
     dem
-        2-D elevation DataArray with a CRS: relief mesh, exaggerated ``exaggeration`` times.
+        2-D elevation DataArray with a CRS: relief mesh, exaggerated ``exaggeration`` times
+        (default: so the relief spans ~8 % of the scene, 1–5×).
     project
         Footprints with a height column in metres (``project_height`` or hauteur_m, height…).
     context
@@ -190,11 +191,11 @@ def build(units: gpd.GeoDataFrame | None = None, *, extrude: str | None = "score
     parts: list[Part] = []
     grid = None
     if dem is not None:
-        relief = terrain(dem, bounds=wide, exaggeration=exaggeration)
+        relief = terrain(dem, bounds=wide, exaggeration=exaggeration, diag_m=diag)
         grid = relief.grid
-        name = str(dem.attrs.get("source") or dem.name or "DEM")
+        name = str(dem.attrs.get("title") or dem.attrs.get("source") or dem.name or "DEM")
         parts.append(terrain_part(relief.texture, [{"kind": "note", "label": TEXT[lang]["relief"].format(
-            source=name, exag=exaggeration)}]))
+            source=name, exag=format_number(grid["exag"], 0 if grid["exag"] % 1 == 0 else 1, lang))}]))
     if raster is not None:
         image = drape(raster, bounds=wide, colormap=raster_colormap, lang=lang)
         parts.append(raster_part(image.url, image.bounds, image.legend, draped=draped))

@@ -167,7 +167,7 @@ def score(
     reliability = np.clip((known * share).sum(axis=1), 0.0, 1.0)
     out = units.copy()
     out["score"] = total
-    out["rank"] = _rank(total, ~excluded).to_numpy()
+    out["rank"] = _rank(total, ~excluded).array
     out["reliability"] = reliability
     out["score_max_possible"] = np.clip(total + 100.0 * (1.0 - reliability), 0.0, 100.0)
     out["excluded"] = excluded
@@ -252,12 +252,11 @@ def sensitivity(
     ranks = np.full(scores.shape, np.nan)
     if eligible.any():
         ranks[eligible] = _competition_ranks(scores[eligible])
-    out["rank"] = pd.array(np.where(eligible, ranks[:, 0], np.nan)).astype("Int64")
-    with np.errstate(all="ignore"):
-        out["rank_min"] = np.nanmin(ranks, axis=1) if eligible.any() else np.nan
-        out["rank_median"] = np.median(ranks, axis=1)
-        out["rank_max"] = np.nanmax(ranks, axis=1) if eligible.any() else np.nan
-    out["top_k_share"] = np.where(eligible, (ranks <= top_k).mean(axis=1), 0.0)
+    out["rank"] = pd.array(ranks[:, 0], dtype="Int64")  # NaN (excluded) becomes <NA>
+    out["rank_min"] = ranks.min(axis=1)  # NaN rows stay NaN: every run of a unit is ranked or none is
+    out["rank_median"] = np.median(ranks, axis=1)
+    out["rank_max"] = ranks.max(axis=1)
+    out["top_k_share"] = (ranks <= top_k).mean(axis=1)
     out["score_p05"] = np.percentile(scores, 5, axis=1)
     out["score_p95"] = np.percentile(scores, 95, axis=1)
     return out

@@ -307,7 +307,7 @@ def change_summary(classes: xr.DataArray, found: Any) -> list[dict[str, Any]]:
     for code, name in CHANGE_CLASSES.items():
         kept = found[found["class"] == code] if len(found) else found
         rows.append({"class": code, "class_name": name, "pixels": int(counts[code]),
-                     "area_ha": float(counts[code] * res_x * res_y / 10_000.0), "patches": int(len(kept)),
+                     "area_ha": float(counts[code] * res_x * res_y / 10_000.0), "patches": len(kept),
                      "patch_area_ha": float(kept["area_ha"].sum()) if len(kept) else 0.0})
     return rows
 
@@ -443,3 +443,14 @@ def fetch_zoning_to(
         "layers": {name: len(present[name]) if name in present else 0 for name in names},
         "repairs": list(fetched.repairs),
     }
+
+
+# Overlay and scoring from files (implemented in _decision_workflows to keep this module small).
+from territoire_geo._decision_workflows import (  # noqa: E402
+    ScoreRun,
+    overlay_from_files,
+    parse_assignments,
+    score_from_files,
+)
+
+__all__ += ["ScoreRun", "overlay_from_files", "parse_assignments", "score_from_files"]

@@ -6,6 +6,7 @@ import dataclasses
 import math
 import statistics
 from collections import Counter
+
 import dask.array as da
 import numpy as np
 import pandas as pd

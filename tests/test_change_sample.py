@@ -13,10 +13,11 @@ import pytest
 import rasterio.features
 import xarray as xr
 
-import territoire_geo as tg
 from territoire_geo import indices
 from territoire_geo.change import classify, patches
 from territoire_geo.composites import composite
+from territoire_geo.load import load
+from territoire_geo.sources import search
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 AOI = SAMPLES / "plu" / "30014_PLU_20171013" / "Donnees_geographiques" / "30014_ZONE_URBA_20171013.shp"
@@ -25,8 +26,8 @@ BANDS = ["blue", "green", "red", "nir", "swir16", "swir22", "scl"]
 
 
 def load_sample(chunks: dict[str, int] | None = None) -> xr.Dataset:
-    items = tg.search(AOI, "2020/2023", source=SAMPLES / "stac", collections="sentinel-2-l2a")
-    return tg.load(items, bands=BANDS, aoi=AOI, mask=True, chunks=chunks)
+    items = search(AOI, "2020/2023", source=SAMPLES / "stac", collections="sentinel-2-l2a")
+    return load(items, bands=BANDS, aoi=AOI, mask=True, chunks=chunks)
 
 
 def run_change(ds: xr.Dataset) -> dict[str, Any]:

@@ -12,9 +12,10 @@ import rasterio
 from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
-import territoire_geo as tg
 from territoire_geo import indices
 from territoire_geo.composites import composite
+from territoire_geo.load import load
+from territoire_geo.sources import search
 
 runner = CliRunner()
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
@@ -49,8 +50,8 @@ def test_indices_writes_composites_equal_to_the_library(samples: Path, plu_shp: 
     assert sorted(p.name for p in out.iterdir()) == ["ndbi_median.tif", "ndvi_median.tif", "sv_median.tif",
                                                      "valid_count.tif"]
     assert [row["index"] for row in report["summary"]] == ["ndvi", "ndbi", "sv"]
-    items = tg.search(plu_shp, "2022", source=samples / "stac", collections="sentinel-2-l2a")
-    ds = tg.load(items, bands=["red", "nir"], aoi=plu_shp, mask=True)
+    items = search(plu_shp, "2022", source=samples / "stac", collections="sentinel-2-l2a")
+    ds = load(items, bands=["red", "nir"], aoi=plu_shp, mask=True)
     expected = composite(indices.ndvi(ds)).compute()
     with rasterio.open(out / "ndvi_median.tif") as src:
         assert src.crs.to_epsg() == 2154 and src.res == (10.0, 10.0)
@@ -112,7 +113,7 @@ def test_change_outputs_and_summary(change_run: tuple[Path, dict, list[str]], sa
 
 
 def test_change_refuses_to_overwrite_then_overwrites(change_run: tuple[Path, dict, list[str]]) -> None:
-    out, _, args = change_run
+    _, _, args = change_run
     again = runner.invoke(app, args, terminal_width=300)
     assert again.exit_code == 5 and "--overwrite" in again.output
     assert len(again.output.strip().splitlines()) == 1

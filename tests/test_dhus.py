@@ -191,7 +191,8 @@ def test_search_pages_and_maps_products(hub: FakeDhus) -> None:
     assert [(r.query["rows"][0], r.query["start"][0]) for r in searches] == [("2", "0"), ("2", "2")]
     q = searches[0].query["q"][0]
     assert 'platformname:"Sentinel-2"' in q and 'producttype:"S2MSI2A"' in q
-    assert 'footprint:"Intersects(POLYGON' in q and "beginPosition:[2022-04-01T00:00:00Z TO 2022-04-30T23:59:59Z]" in q
+    assert 'footprint:"Intersects(POLYGON ((4.4 43.98, 4.4 44.02, 4.34 44.02, 4.34 43.98, 4.4 43.98)))"' in q
+    assert 'beginPosition:["2022-04-01T00:00:00Z" TO "2022-04-30T23:59:59Z"]' in q
     assert [i.id for i in items] == TITLES
     first = items[1]
     assert first.datetime.isoformat() == "2022-04-09T10:30:21.024000+00:00"
@@ -208,7 +209,7 @@ def test_search_pages_and_maps_products(hub: FakeDhus) -> None:
 def test_cloud_range_sent_to_hub_and_applied(hub: FakeDhus) -> None:
     items = DhusSource(hub.url, settings=fast()).search(
         SearchQuery(normalize_aoi(AOI), normalize_date_range("2022-04"), max_cloud=15.0, extra={"min_cloud": 5}))
-    assert "cloudcoverpercentage:[5.0 TO 15.0]" in hub.server.requests[0].query["q"][0]
+    assert 'cloudcoverpercentage:["5.0" TO "15.0"]' in hub.server.requests[0].query["q"][0]
     assert [i.properties["eo:cloud_cover"] for i in items] == [10.0]  # the fake ignores q: client filter too
 
 

@@ -110,13 +110,16 @@ def _print_catalog(ctx: typer.Context, json: bool) -> None:
         out.print(table)
 
 
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
 def _indices_table(result: dict[str, Any]) -> Table:
     table = Table(title=f"{result['composite']} composites {result['period']} ({len(result['items'])} scenes)")
     for col in ("index", "mean", "min", "max", "valid obs (min / median)", "file"):
         table.add_column(col)
     for row in result["summary"]:
-        fmt = (lambda v: "" if v is None else f"{v:.3f}")
-        table.add_row(row["index"], fmt(row["mean"]), fmt(row["min"]), fmt(row["max"]),
+        table.add_row(row["index"], _fmt(row["mean"]), _fmt(row["min"]), _fmt(row["max"]),
                       f"{row['valid_obs_min']} / {row['valid_obs_median']:g}", Path(row["file"]).name)
     return table
 

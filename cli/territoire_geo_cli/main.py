@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from territoire_geo_cli import analysis, demo, imagery, recipe_cmd, zoning_cmd
+from territoire_geo_cli import analysis, decision, demo, imagery, recipe_cmd, zoning_cmd
 from territoire_geo_cli._app import AppState, out, setup_logging
 
 app = typer.Typer(
@@ -62,6 +62,7 @@ demo.register(app)
 analysis.register(app)
 recipe_cmd.register(app)
 zoning_cmd.register(app)
+decision.register(app)
 
 
 def main() -> None:

@@ -38,7 +38,8 @@ class Territory(_Strict):
 
     plu: Path | None = Field(None, description="PLU/PLUi: GPU archive (zip or folder), GeoPackage, shapefile")
     aoi: Path | None = Field(None, description="area of interest file; the PLU extent when omitted")
-    insee: list[Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")]] = Field(default_factory=list)
+    insee: list[Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")]] = Field(
+        default_factory=list, description="INSEE codes of the communes (5 characters, 2A/2B for Corsica)")
     crs: str = Field("EPSG:2154", description="working CRS (overseas: EPSG:5490, 2972, 2975, 4471…)")
     resolution: float = Field(10.0, gt=0, le=1000, description="pixel size in metres")
 
@@ -53,10 +54,10 @@ class ImageryStep(_Strict):
     """Which imagery: source, collection, cloud filter."""
 
     source: str = Field(..., description="STAC API URL, profile name or static catalog path")
-    collections: list[str] = Field(default_factory=lambda: ["sentinel-2-l2a"])
-    max_cloud: float | None = Field(None, ge=0, le=100)
-    mask: bool = True
-    chunks: int = Field(2048, ge=64, le=16384)
+    collections: list[str] = Field(default_factory=lambda: ["sentinel-2-l2a"], description="collection ids")
+    max_cloud: float | None = Field(None, ge=0, le=100, description="max scene cloud cover, %")
+    mask: bool = Field(True, description="mask clouds, shadows, cirrus and snow with SCL")
+    chunks: int = Field(2048, ge=64, le=16384, description="dask chunk size in pixels")
 
 
 class Periods(_Strict):
@@ -69,9 +70,9 @@ class Periods(_Strict):
 class ChangeStep(_Strict):
     """Change detection settings."""
 
-    enabled: bool = True
-    min_area_m2: float = Field(1000.0, ge=0)
-    composite: Literal["median", "mean", "max", "max_ndvi"] = "median"
+    enabled: bool = Field(True, description="run change detection when imagery is given")
+    min_area_m2: float = Field(1000.0, ge=0, description="minimum mapping unit of alert patches")
+    composite: Literal["median", "mean", "max", "max_ndvi"] = Field("median", description="period composite")
     rules: dict[str, float] = Field(default_factory=dict, description="threshold overrides (ChangeRules)")
 
     @field_validator("rules")
@@ -88,20 +89,20 @@ class LayerSpec(_Strict):
 
     kind: Literal["rga", "ppr_covadis", "ppr_cnig", "znieff1", "znieff2", "natura2000", "geology",
                   "distance"]
-    path: Path
-    layer: str | None = None
+    path: Path = Field(..., description="vector file (GPKG, SHP, GeoJSON…)")
+    layer: str | None = Field(None, description="layer of a multi-layer file")
     name: Name | None = Field(None, description="column prefix; defaults to the kind")
 
 
 class ScoringStep(_Strict):
     """Land-reserve scoring."""
 
-    enabled: bool = True
-    criteria: Path | Literal["default"] = "default"
+    enabled: bool = Field(True, description="run scoring")
+    criteria: Path | Literal["default"] = Field("default", description="criteria YAML, or the shipped default set")
     weights: dict[str, float] = Field(default_factory=dict, description="weight overrides by criterion name")
-    sensitivity_runs: int = Field(200, ge=0, le=100_000)
-    sensitivity_spread: float = Field(0.2, ge=0, le=1)
-    top_k: int = Field(5, ge=1, le=1000)
+    sensitivity_runs: int = Field(200, ge=0, le=100_000, description="weight perturbations for the sensitivity")
+    sensitivity_spread: float = Field(0.2, ge=0, le=1, description="relative spread of perturbed weights")
+    top_k: int = Field(5, ge=1, le=1000, description="size of the top list whose stability is reported")
 
     @field_validator("weights")
     @classmethod
@@ -115,38 +116,40 @@ class ScoringStep(_Strict):
 class SceneStep(_Strict):
     """3D scene export."""
 
-    enabled: bool = True
-    title: str = Field("Réserve foncière", max_length=200)
-    extrude: str = "score"
-    lang: Literal["fr", "en"] = "fr"
-    png: bool = False
+    enabled: bool = Field(True, description="export the scene")
+    title: str = Field("Réserve foncière", max_length=200, description="scene title")
+    extrude: str = Field("score", description="column that sets the height of units")
+    lang: Literal["fr", "en"] = Field("fr", description="language of tooltips and legend")
+    png: bool = Field(False, description="also write a PNG snapshot (needs Chromium)")
     project: Path | None = Field(None, description="footprints of a construction project (with heights)")
 
 
 class ReportStep(_Strict):
     """HTML report."""
 
-    enabled: bool = True
-    lang: Literal["fr", "en"] = "fr"
+    enabled: bool = Field(True, description="write the report")
+    lang: Literal["fr", "en"] = Field("fr", description="language of the report")
 
 
 class Recipe(_Strict):
     """A whole run: territory, imagery, periods, indices, change, layers, scoring, outputs."""
 
-    schema_version: Literal[1] = 1
-    name: Name
-    title: str = Field("", max_length=200)
-    description: str = Field("", max_length=4000)
-    territory: Territory
-    imagery: ImageryStep | None = None
-    periods: Periods | None = None
-    indices: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=lambda: ["ndvi"], max_length=50)
-    custom_indices: dict[Name, Annotated[str, Field(max_length=500)]] = Field(default_factory=dict)
-    change: ChangeStep = Field(default_factory=ChangeStep)
-    layers: list[LayerSpec] = Field(default_factory=list, max_length=100)
-    scoring: ScoringStep | None = None
-    scene: SceneStep | None = None
-    report: ReportStep | None = None
+    schema_version: Literal[1] = Field(1, description="recipe format version")
+    name: Name = Field(..., description="short name (letters, digits, . _ -), used in outputs")
+    title: str = Field("", max_length=200, description="title shown in the scene and report")
+    description: str = Field("", max_length=4000, description="free text kept in the manifest")
+    territory: Territory = Field(..., description="where: PLU, AOI, CRS, resolution")
+    imagery: ImageryStep | None = Field(None, description="which imagery (omit for vector-only runs)")
+    periods: Periods | None = Field(None, description="the two periods to compare")
+    indices: list[Annotated[str, Field(max_length=40)]] = Field(
+        default_factory=lambda: ["ndvi"], max_length=50, description="catalogue indices (territoire-geo indices --list)")
+    custom_indices: dict[Name, Annotated[str, Field(max_length=500)]] = Field(
+        default_factory=dict, description="name: safe formula over band names, e.g. (nir - red) / (nir + red + 0.5)")
+    change: ChangeStep = Field(default_factory=ChangeStep, description="change detection")
+    layers: list[LayerSpec] = Field(default_factory=list, max_length=100, description="soil, risk, nature, context layers")
+    scoring: ScoringStep | None = Field(None, description="land-reserve scoring (omit to skip)")
+    scene: SceneStep | None = Field(None, description="3D scene (omit to skip)")
+    report: ReportStep | None = Field(None, description="HTML report (omit to skip)")
     output: Path = Field(Path("runs/out"), description="run folder")
     scheduler: str | None = Field(None, description="tcp://host:8786 of a dask.distributed scheduler")
     _env: dict[str, str] = PrivateAttr(default_factory=dict)  # value read from ${VAR} -> "${VAR}"

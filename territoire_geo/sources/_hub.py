@@ -28,6 +28,7 @@ from territoire_geo.sources._base import SearchQuery
 __all__ = [
     "COLLECTION_OF_TYPE",
     "Credentials",
+    "cloud_floor",
     "hub_checksum",
     "name_facts",
     "netrc_credentials",
@@ -134,6 +135,16 @@ def name_facts(name: str) -> dict[str, Any]:
         "sat:relative_orbit": int(match["orbit"]),
         "s2:product_uri": name if name.endswith(".SAFE") else f"{name}.SAFE",
     }
+
+
+def cloud_floor(items: list[pystac.Item], query: SearchQuery) -> list[pystac.Item]:
+    """Drop items under ``query.extra['min_cloud']`` (hubs may ignore it; items without cover are kept)."""
+    low = query.extra.get("min_cloud")
+    if low is None:
+        return items
+    floor = float(str(low))
+    return [i for i in items if i.properties.get("eo:cloud_cover") is None
+            or float(i.properties["eo:cloud_cover"]) >= floor]
 
 
 def hub_checksum(algorithm: str | None, value: str | None) -> str | None:

@@ -34,6 +34,7 @@ from territoire_geo.sources._http import HttpClient, redact_url
 from territoire_geo.sources._hub import (
     COLLECTION_OF_TYPE,
     Credentials,
+    cloud_floor,
     hub_checksum,
     product_item,
     product_type,
@@ -226,7 +227,7 @@ class CdseODataSource:
         # spaces as %20 (not +) and OData punctuation kept readable, as the CDSE examples write them
         products = self._pages(f"{self.url}/Products?{urlencode(params, quote_via=quote, safe=_SAFE)}", query.limit)
         items = [self._to_item(p) for p in products]
-        kept = sort_items(filter_items(items, query))
+        kept = sort_items(cloud_floor(filter_items(items, query), query))
         log.info("%s: %d product(s) found, %d kept", self.name, len(items), len(kept))
         return kept[: query.limit] if query.limit else kept
 

@@ -42,6 +42,7 @@ from territoire_geo.sources._http import HttpClient, redact_url
 from territoire_geo.sources._hub import (
     COLLECTION_OF_TYPE,
     Credentials,
+    cloud_floor,
     hub_checksum,
     product_item,
     product_type,
@@ -178,7 +179,7 @@ class DhusSource:
             if self.product_metadata:
                 for item in items:
                     self._add_metadata(item, self.product_info(item.properties["dhus:uuid"]))
-        kept = sort_items(filter_items(items, query))
+        kept = sort_items(cloud_floor(filter_items(items, query), query))
         log.info("%s: %d product(s) found, %d kept", self.name, len(found), len(kept))
         return kept[: query.limit] if query.limit else kept
 
