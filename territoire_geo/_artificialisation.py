@@ -52,7 +52,7 @@ def _dates(patches: gpd.GeoDataFrame, periods: Sequence[str] | None) -> tuple[pd
         if periods is None:
             labels = dates.dt.year.astype("Int64").astype(str).replace("<NA>", "undated")
             return labels, dates
-        labels = pd.Series("undated", index=patches.index, dtype=object)
+        labels = pd.Series(np.where(dates.isna(), "undated", "other"), index=patches.index, dtype=object)
         for period in periods:
             first, last = _parse_period(period)
             labels[(dates >= first) & (dates <= last + pd.Timedelta(days=1) - pd.Timedelta("1ns"))] = period
@@ -171,7 +171,8 @@ def artificialisation(
         Commune polygons with an INSEE column (default: the INSEE code of each zone, from
         ``INSEE`` or the ``IDURBA`` prefix).
     periods
-        ``"start/end"`` intervals grouping ``first_seen`` dates (default: calendar years).
+        ``"start/end"`` intervals grouping ``first_seen`` dates (default: calendar years);
+        dated alerts outside them are labelled ``other``, alerts without a date ``undated``.
     consumed, partial
         Built shares from which an AU zone is ``consumed`` / ``partly_consumed``.
 

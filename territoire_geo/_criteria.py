@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +100,10 @@ class Transform:
     @classmethod
     def thresholds(cls, steps: Sequence[Sequence[float]]) -> Transform:
         """Steps ``[(bound, score), …]``: the score of the last bound ≤ value (first one below)."""
+        if not isinstance(steps, Sequence) or any(not isinstance(p, Sequence) or len(p) != 2 for p in steps):
+            raise ConfigError(f"thresholds need a list of [bound, score] pairs, got {steps!r}")
         pairs = [(_number(b, "threshold"), _score(s, "threshold score")) for b, s in steps]
-        if not pairs or any(b2 <= b1 for (b1, _), (b2, _) in zip(pairs, pairs[1:], strict=False)):
+        if not pairs or any(b2 <= b1 for (b1, _), (b2, _) in pairwise(pairs)):
             raise ConfigError("thresholds need at least one (bound, score) pair with increasing bounds")
         return cls("thresholds", steps=tuple(pairs))
 

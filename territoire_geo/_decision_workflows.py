@@ -137,6 +137,8 @@ def overlay_from_files(
     say = progress or (lambda _msg: None)
     if out is not None:
         ensure_new(out, overwrite=overwrite)
+        if Path(out).suffix.lower() not in (".gpkg", ".parquet"):
+            raise ConfigError(f"cannot write units to {Path(out).name}: use a .gpkg or .parquet file")
     plu = zoning_mod.read(zoning)
     say(f"PLU read: {len(plu.zones)} zones")
     specs = [_layer(kind, path) for kind, path in layers]

@@ -254,14 +254,30 @@ def _zan_table(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def zan_summary(table: pd.DataFrame) -> tuple[float, float] | None:
-    """``(total ha, ha in A and N zones)`` of a ZAN table, or None without TYPEZONE/area columns."""
-    area = find_column(table, ("area_ha", "surface_ha", "ha"))
-    kind = find_column(table, ("TYPEZONE", "typezone", "type_zone"))
-    if area is None or kind is None:
+    """``(total ha, ha in A and N zones)`` of a ZAN table, or None if it cannot tell.
+
+    Long tables have ``TYPEZONE`` and ``area_ha`` columns; wide ones (as written by
+    :func:`territoire_geo.zonal.artificialisation`) have ``area_ha_<TYPEZONE>`` columns.
+    """
+    area = find_column(table, ("area_ha", "surface_ha"))
+    kind = find_column(table, ("TYPEZONE", "type_zone"))
+    if area is not None and kind is not None:
+        values = pd.to_numeric(table[area], errors="coerce").fillna(0.0)
+        return float(values.sum()), float(values[_protected(table[kind])].sum())
+    wide = [c for c in table.columns if str(c).startswith("area_ha_")]
+    if not wide:
         return None
-    values = pd.to_numeric(table[area], errors="coerce").fillna(0.0)
-    protected = table[kind].astype("string").fillna("").str.strip().str.match(r"^(N|A(?!U))")
-    return float(values.sum()), float(values[protected].sum())
+    values = table[wide].apply(pd.to_numeric, errors="coerce").fillna(0.0)
+    total = pd.to_numeric(table[area], errors="coerce").fillna(0.0).sum() if area else values.to_numpy().sum()
+    codes = pd.Series([str(c)[len("area_ha_"):] for c in wide])
+    protected = values.loc[:, _protected(codes).to_numpy()].to_numpy().sum()
+    return float(total), float(protected)
+
+
+def _protected(codes: pd.Series) -> pd.Series:
+    """True for agricultural (A…) and natural (N…) zone codes, not AU."""
+    text = codes.astype("string").fillna("").str.strip()
+    return text.str.match(r"^(N|A(?!U))").fillna(False).astype(bool)
 
 
 # ---------------------------------------------------------------- NDVI tables

@@ -27,6 +27,8 @@ __all__ = [
     "ndvi_zone_chart",
     "score_map",
     "source_line",
+    "unit_label",
+    "unit_name",
 ]
 
 #: Colour-blind-safe colours of the change classes (Okabe & Ito).
@@ -41,15 +43,26 @@ def _plain(text: Any) -> str:
     return str(text).replace("$", r"\$").lstrip("_") or "?"
 
 
-def _figure(width: float, height: float) -> Any:
+def _figure(width: float, height: float, legend_rows: int = 0) -> tuple[Any, Any, Any]:
+    """A figure split into a body and a footer (legend rows and the source line), both laid out."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    foot = 0.3 + 0.26 * legend_rows
+    fig = Figure(figsize=(width, height + foot), dpi=_DPI, layout="constrained")
+    body, footer = fig.subfigures(2, 1, height_ratios=(height, foot))
+    return fig, body, footer
 
 
-def _finish(fig: Any, title: str, source: str) -> bytes:
+def _legend(footer: Any, handles: list[Any], ncols: int) -> None:
+    if handles:
+        footer.legend(handles=handles, loc="upper center", ncols=max(1, ncols), fontsize=8.5, frameon=False,
+                      handlelength=1.6, columnspacing=1.4, borderaxespad=0.2)
+
+
+def _finish(fig: Any, footer: Any, title: str, source: str) -> bytes:
     fig.suptitle(_plain(title), x=0.01, ha="left", fontsize=13, fontweight="bold")
-    fig.supxlabel(_plain(source), x=0.01, ha="left", fontsize=7.5, color=_GREY)
+    footer.text(0.01, 0.1 * fig.dpi / footer.bbox.height, _plain(source), ha="left", va="bottom", fontsize=7.5,
+                color=_GREY)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white", metadata={"Software": "territoire_geo"})
     return buffer.getvalue()
@@ -99,11 +112,24 @@ def _swatch(colour: str, label: str, **style: Any) -> Any:
 
 
 def excluded_mask(units: pd.DataFrame) -> pd.Series:
-    """True where a unit has an exclusion reason."""
-    if "exclusion" not in units.columns:
-        return pd.Series(False, index=units.index)
-    text = units["exclusion"].astype("string").fillna("").str.strip()
-    return text.ne("") & text.str.lower().ne("nan")
+    """True where a unit is flagged ``excluded`` or has an exclusion reason."""
+    mask = pd.Series(False, index=units.index)
+    if "excluded" in units.columns:
+        flags = units["excluded"].astype("string").str.strip().str.lower()
+        mask |= flags.isin(["true", "1", "yes", "oui"]).fillna(False).astype(bool)
+    if "exclusion" in units.columns:
+        text = units["exclusion"].astype("string").fillna("").str.strip()
+        mask |= (text.ne("") & text.str.lower().ne("nan")).astype(bool)
+    return mask
+
+
+def unit_name(row: pd.Series) -> str:
+    """LIBELLE of a unit, else its ``unit_id``, else empty."""
+    for column in ("LIBELLE", "unit_id", "id"):
+        value = row.get(column)
+        if value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value) != "":
+            return str(value)
+    return ""
 
 
 def _ranked(units: pd.DataFrame) -> pd.DataFrame:
@@ -118,8 +144,8 @@ def unit_label(row: pd.Series, position: int) -> str:
     """``3 · IIAU`` from a unit row (rank, else its position)."""
     rank = pd.to_numeric(pd.Series([row.get("rank")]), errors="coerce").iat[0]
     number = int(rank) if pd.notna(rank) else position
-    name = row.get("LIBELLE")
-    return f"{number} · {name}" if isinstance(name, str) and name else str(number)
+    name = unit_name(row)
+    return f"{number} · {name}" if name else str(number)
 
 
 # ---------------------------------------------------------------- maps
@@ -147,8 +173,8 @@ def score_map(units: Any, zoning: Any, *, lang: str, source: str, top: int = 5) 
     from matplotlib.colors import Normalize
 
     t = TEXT[lang]
-    fig = _figure(10, 8)
-    ax = fig.add_subplot()
+    fig, body, footer = _figure(10, 7.5)
+    ax = body.add_subplot()
     ax.set_axis_off()
     _context(ax, zoning, units.crs, fill=False, lang=lang)
     excluded = excluded_mask(units)
@@ -169,20 +195,20 @@ def score_map(units: Any, zoning: Any, *, lang: str, source: str, top: int = 5) 
                     ha="center", va="center", zorder=6,
                     bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#222222",
                           "alpha": 0.9})
-    fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=ax, shrink=0.7, label=t["score_label"])
+    body.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=ax, shrink=0.7, label=t["score_label"])
     ax.set_aspect("equal")
     _scalebar(ax)
     if handles:
         ax.legend(handles=handles, loc="upper left", fontsize=9, framealpha=0.9)
-    return _finish(fig, t["map_scores_title"], source)
+    return _finish(fig, footer, t["map_scores_title"], source)
 
 
 def change_map(alerts: Any, zoning: Any, *, lang: str, source: str) -> bytes:
     """Change patches over the zoning: an overview and, when there are alerts, a zoom on them."""
     t = TEXT[lang]
     zoomed = alerts is not None and not alerts.empty
-    fig = _figure(12 if zoomed else 9, 7)
-    axes = fig.subplots(1, 2, width_ratios=(1.1, 1)) if zoomed else [fig.add_subplot()]
+    fig, body, footer = _figure(12 if zoomed else 9, 6.5, legend_rows=2)
+    axes = body.subplots(1, 2, width_ratios=(1.1, 1)) if zoomed else [body.add_subplot()]
     crs = alerts.crs if alerts is not None else None
     zone_handles: list[Any] = []
     for ax in axes:
@@ -196,11 +222,21 @@ def change_map(alerts: Any, zoning: Any, *, lang: str, source: str) -> bytes:
         axes[0].set_title(t["overview"], fontsize=10, loc="left")
         axes[1].set_title(t["zoom"], fontsize=10, loc="left")
         _label_zones(axes[1], zoning, crs)
-    handles = [_swatch("none", t["zone_types"], edgecolor="none"), *zone_handles,
-               _swatch("none", t["classes"], edgecolor="none"), *class_handles]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8.5,
-               frameon=False)
-    return _finish(fig, t["map_change_title"], source)
+    _grid_legend(footer, [(t["zone_types"], zone_handles), (t["classes"], class_handles)])
+    return _finish(fig, footer, t["map_change_title"], source)
+
+
+def _grid_legend(footer: Any, groups: Sequence[tuple[str, list[Any]]]) -> None:
+    """One legend row per group (heading, then its entries) below the axes."""
+    groups = [(title, handles) for title, handles in groups if handles]
+    if not groups:
+        return
+    width = max(len(h) for _, h in groups) + 1
+    blank = _swatch("none", " ", edgecolor="none")
+    rows = [[_swatch("none", title, edgecolor="none"), *handles] + [blank] * (width - 1 - len(handles))
+            for title, handles in groups]
+    ordered = [rows[r][c] for c in range(width) for r in range(len(rows))]
+    _legend(footer, ordered, width)
 
 
 def _class_codes(alerts: Any) -> np.ndarray:
@@ -265,14 +301,17 @@ def contributions_chart(units: pd.DataFrame, *, lang: str, source: str, top: int
         order = values.abs().sum().sort_values(ascending=False).index
         kept = list(order[: len(OKABE_ITO) - 1])
         values = values[kept].assign(**{t["other_criteria"]: values[order[len(kept):]].sum(axis=1)})
-    fig = _figure(10, 1.6 + 0.5 * len(best) + 0.25 * (values.shape[1] // 4 + 1))
-    ax = fig.add_subplot()
+    ncols = min(values.shape[1], 4)
+    fig, body, footer = _figure(10, 1.2 + 0.5 * len(best), legend_rows=-(-values.shape[1] // ncols))
+    ax = body.add_subplot()
     rows = np.arange(len(best))
     right, left = np.zeros(len(best)), np.zeros(len(best))
+    handles: list[Any] = []
     for colour, name in zip(OKABE_ITO, values.columns, strict=False):
         data = values[name].to_numpy()
         start = np.where(data >= 0, right, left)
-        ax.barh(rows, data, left=start, color=colour, edgecolor="white", linewidth=0.6, label=_plain(name))
+        handles.append(ax.barh(rows, data, left=start, color=colour, edgecolor="white", linewidth=0.6,
+                               label=_plain(name)))
         right, left = np.where(data >= 0, right + data, right), np.where(data < 0, left + data, left)
     scores = pd.to_numeric(best.get("score", pd.Series(np.nan, index=best.index)), errors="coerce")
     for row, end, score in zip(rows, right, scores, strict=True):
@@ -284,8 +323,8 @@ def contributions_chart(units: pd.DataFrame, *, lang: str, source: str, top: int
     ax.axvline(0, color="#333333", linewidth=0.8)
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_xlim(min(0.0, float(left.min()) * 1.1), float(right.max()) * 1.1 + 4)
-    fig.legend(loc="outside lower center", ncols=min(values.shape[1], 4), fontsize=9, frameon=False)
-    return _finish(fig, t["contrib_title"], source)
+    _legend(footer, handles, ncols)
+    return _finish(fig, footer, t["contrib_title"], source)
 
 
 def _bar_label(row: pd.Series, position: int, lang: str) -> str:
@@ -320,19 +359,19 @@ def _periods(ax: Any, periods: dict[str, Any], lang: str) -> None:
                 ha="center", va="top", fontsize=9, color=_GREY)
 
 
-def _line_axes(lang: str) -> tuple[Any, Any]:
-    fig = _figure(10, 5)
-    ax = fig.add_subplot()
+def _line_axes(lang: str, entries: int) -> tuple[Any, Any, Any]:
+    fig, body, footer = _figure(10, 4.6, legend_rows=-(-entries // 4))
+    ax = body.add_subplot()
     ax.set_ylabel(TEXT[lang]["ndvi_y"])
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
-    return fig, ax
+    return fig, ax, footer
 
 
 def ndvi_zone_chart(series: pd.DataFrame, by: str, *, periods: dict[str, Any], lang: str, source: str) -> bytes:
     """One line per zone type (or zone): mean NDVI at each date."""
     t = TEXT[lang]
-    fig, ax = _line_axes(lang)
+    fig, ax, footer = _line_axes(lang, series["group"].nunique())
     for i, (group, part) in enumerate(series.groupby("group", sort=False)):
         part = part.sort_values("date")
         label = typezone_label(group, lang) if by == "type" else group
@@ -340,13 +379,13 @@ def ndvi_zone_chart(series: pd.DataFrame, by: str, *, periods: dict[str, Any], l
                 linewidth=1.8, label=_plain(label))
     _periods(ax, periods, lang)
     _date_axis(ax, lang)
-    fig.legend(loc="outside right center", fontsize=9, frameon=False)
-    return _finish(fig, t["ndvi_zones_title" if by == "type" else "ndvi_zone_title"], source)
+    _legend(footer, ax.get_legend_handles_labels()[0], 4)
+    return _finish(fig, footer, t["ndvi_zones_title" if by == "type" else "ndvi_zone_title"], source)
 
 
 def ndvi_parcel_chart(series: pd.DataFrame, *, periods: dict[str, Any], lang: str, source: str) -> bytes:
     """Mean NDVI of parcels by crop group with the min–max band."""
-    fig, ax = _line_axes(lang)
+    fig, ax, footer = _line_axes(lang, series["group"].nunique())
     for i, (group, part) in enumerate(series.groupby("group", sort=False)):
         part = part.sort_values("date")
         colour = OKABE_ITO[i % 8]
@@ -355,5 +394,5 @@ def ndvi_parcel_chart(series: pd.DataFrame, *, periods: dict[str, Any], lang: st
                 label=_plain(group))
     _periods(ax, periods, lang)
     _date_axis(ax, lang)
-    fig.legend(loc="outside right center", fontsize=9, frameon=False)
-    return _finish(fig, TEXT[lang]["ndvi_parcels_title"], source)
+    _legend(footer, ax.get_legend_handles_labels()[0], 4)
+    return _finish(fig, footer, TEXT[lang]["ndvi_parcels_title"], source)

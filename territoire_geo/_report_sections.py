@@ -190,8 +190,10 @@ def scores(ctx: Ctx) -> Section:
 
 
 def _unit_cells(ctx: Ctx, row: pd.Series) -> list[Any]:
-    return [_text(row.get("LIBELLE")), typezone_label(row.get("TYPEZONE"), ctx.lang),
-            ctx.ha(row.get("area_ha"))]
+    area = row.get("area_ha")
+    if area is None and row.get("geometry") is not None:
+        area = row["geometry"].area / 10_000
+    return [figs.unit_name(row), typezone_label(row.get("TYPEZONE"), ctx.lang), ctx.ha(area)]
 
 
 def _top_table(ctx: Ctx, units: pd.DataFrame) -> str:
@@ -219,20 +221,36 @@ def _excluded_table(ctx: Ctx, units: pd.DataFrame) -> str:
 
 def _sensitivity_table(ctx: Ctx, frame: pd.DataFrame) -> str:
     t = ctx.t
-    cols = {k: find_column(frame, (k,)) for k in ("unit", "rank_min", "rank_median", "rank_max", "top_k_share")}
-    if cols["unit"] is None or cols["rank_median"] is None:
+    cols = {k: find_column(frame, (k,)) for k in ("rank_min", "rank_median", "rank_max", "top_k_share")}
+    names = _sensitivity_names(frame, ctx.data.units)
+    if names is None or cols["rank_median"] is None:
         return absent(t["sens_table"], t["why_columns"].format(file=FILES["sensitivity"],
                                                                columns="unit, rank_median"))
-    ordered = frame.assign(_m=pd.to_numeric(frame[cols["rank_median"]], errors="coerce")).sort_values("_m")
+    ordered = frame.assign(_m=pd.to_numeric(frame[cols["rank_median"]], errors="coerce"), _name=names)
     rows = []
-    for _, row in ordered.head(10).iterrows():
+    for _, row in ordered.dropna(subset="_m").sort_values("_m").head(10).iterrows():
         ranks = " – ".join(_rank_text(ctx, row.get(cols[k])) for k in ("rank_min", "rank_median", "rank_max")
                            if cols[k])
         share = row.get(cols["top_k_share"]) if cols["top_k_share"] else None
-        rows.append([_text(row[cols["unit"]]), ranks, ctx.pct(share)])
+        rows.append([_text(row["_name"]), ranks, ctx.pct(share)])
     heads = [t["col_unit"], t["col_ranks"], t["col_topk"]]
     return (f"<h3>{esc(t['sens_table'])}</h3>" + table(heads, rows, numeric=(1, 2))
             + para(t["sens_caption"], "small"))
+
+
+def _sensitivity_names(frame: pd.DataFrame, units: pd.DataFrame | None) -> pd.Series | None:
+    """Unit names of the sensitivity rows: a ``unit`` column, else ``unit_id`` / ``rank`` looked up in the units."""
+    column = find_column(frame, ("unit", "LIBELLE", "unite", "name"))
+    if column is not None:
+        return frame[column].astype("string")
+    for key in ("unit_id", "rank"):
+        if key in frame.columns and units is not None and key in units.columns:
+            lookup = {str(k): figs.unit_name(row) for k, (_, row) in zip(units[key], units.iterrows(), strict=True)
+                      if pd.notna(k)}
+            return frame[key].map(lambda v: lookup.get(str(v), _text(v)))
+        if key == "unit_id" and key in frame.columns:
+            return frame[key].astype("string")
+    return None
 
 
 def _rank_text(ctx: Ctx, value: Any) -> str:
@@ -328,44 +346,82 @@ def zan(ctx: Ctx) -> Section:
     return section
 
 
-_ZAN_HEADS = {"commune": "col_commune", "typezone": "col_type", "year": "col_year", "annee": "col_year",
-              "area_ha": "col_area", "share": "col_share", "zones": "col_zone"}
+_ZAN_TEXT = {"commune": "col_commune", "typezone": "col_type", "year": "col_year", "annee": "col_year",
+             "period": "col_period", "zones": "col_zone"}
+_ZAN_NUMBERS = {"area_ha": "col_area", "n_alerts": "col_alerts", "share": "col_share",
+                "share_of_total": "col_share", "share_a_n": "col_share_an"}
 
 
 def _zan_table(ctx: Ctx, frame: pd.DataFrame) -> str:
-    t = ctx.t
-    columns = list(frame.columns)
-    heads = [t[_ZAN_HEADS[c.lower()]] if c.lower() in _ZAN_HEADS else c for c in columns]
-    fractions = {c for c in columns if _is_share(c) and pd.to_numeric(frame[c], errors="coerce").abs().max() <= 1}
-    rows = [[_zan_cell(ctx, c, row[c], c in fractions) for c in columns] for _, row in frame.iterrows()]
+    """The ZAN table, long (one row per TYPEZONE) or wide (``area_ha_<TYPEZONE>`` columns), with a total row."""
+    columns = [str(c) for c in frame.columns]
+    frame = frame.set_axis(columns, axis=1)
+    kinds = {c: _zan_kind(c, frame[c]) for c in columns}
+    heads = [_zan_head(ctx, c) for c in columns]
+    rows = [[_zan_cell(ctx, c, kinds[c], row[c]) for c in columns] for _, row in frame.iterrows()]
     rows, more = _limited(rows, ctx, FILES["zan"] if ctx.data.zan_from == "csv" else FILES["alerts"])
-    numeric = [i for i, c in enumerate(columns) if pd.api.types.is_numeric_dtype(frame[c])
-               and c.lower() not in ("year", "annee", "commune")]
-    summary = zan_summary(frame)
-    total = None
-    if summary is not None:
-        area = find_column(frame, ("area_ha", "surface_ha", "ha"))
-        total = [ctx.ha(summary[0]) if c == area else "" for c in columns]
-        total[0] = t["total"]
-    return table(heads, rows, numeric=numeric, total=total) + more
+    numeric = [i for i, c in enumerate(columns) if kinds[c] != "text"]
+    return table(heads, rows, numeric=numeric, total=_zan_total(ctx, frame, kinds)) + more
 
 
-def _is_share(column: str) -> bool:
+def _zan_kind(column: str, values: pd.Series) -> str:
     name = column.lower()
-    return "share" in name or "part" in name or name.endswith("_pct")
+    if name in _ZAN_TEXT or not pd.api.types.is_numeric_dtype(values):
+        return "text"
+    if name.endswith("_ha") or name.startswith("area_ha"):
+        return "area"
+    if "share" in name or "part" in name or name.endswith("_pct"):
+        return "fraction" if pd.to_numeric(values, errors="coerce").abs().max() <= 1 else "percent"
+    return "count" if name.startswith("n_") else "number"
 
 
-def _zan_cell(ctx: Ctx, column: str, value: Any, fraction: bool) -> str:
-    name = column.lower()
-    if name == "typezone":
+def _zan_head(ctx: Ctx, column: str) -> str:
+    t, name = ctx.t, column.lower()
+    if name in _ZAN_TEXT:
+        return t[_ZAN_TEXT[name]]
+    if name in _ZAN_NUMBERS:
+        return t[_ZAN_NUMBERS[name]]
+    if name.startswith("area_ha_"):
+        code_ = column[len("area_ha_"):]
+        return t["of_which"].format(what=t["outside"] if code_ == "outside" else code_)
+    return column
+
+
+def _zan_cell(ctx: Ctx, column: str, kind: str, value: Any) -> str:
+    if column.lower() == "typezone":
         return typezone_label(value, ctx.lang) if _text(value) else ctx.t["outside"]
-    if isinstance(value, str) or name in ("year", "annee", "commune"):
+    if kind == "text":
         return _text(value)
-    if name.endswith("_ha") or name == "ha":
+    if kind == "area":
         return ctx.ha(value)
-    if _is_share(column):
-        return ctx.pct(value) if fraction else f"{ctx.num(value, 1)}\u202f%"
-    return ctx.num(value, 0 if float(value).is_integer() else 2) if pd.notna(value) else "—"
+    if kind == "fraction":
+        return ctx.pct(value)
+    if kind == "percent":
+        return f"{ctx.num(value, 1)}\u202f%" if ctx.lang == "fr" else f"{ctx.num(value, 1)}%"
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iat[0]
+    return ctx.num(number, 0 if kind == "count" or (pd.notna(number) and float(number).is_integer()) else 2)
+
+
+def _zan_total(ctx: Ctx, frame: pd.DataFrame, kinds: dict[str, str]) -> list[str] | None:
+    summary = zan_summary(frame)
+    if summary is None:
+        return None
+    total, protected = summary
+    cells = []
+    for column, kind in kinds.items():
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if kind == "area":
+            cells.append(ctx.ha(values.sum()))
+        elif kind == "count":
+            cells.append(ctx.num(values.sum()))
+        elif column.lower() == "share_a_n" and total > 0:
+            cells.append(ctx.pct(protected / total))
+        elif kind in ("fraction", "percent") and column.lower() in ("share", "share_of_total"):
+            cells.append(ctx.pct(1.0))
+        else:
+            cells.append("")
+    cells[0] = ctx.t["total"]
+    return cells
 
 
 # ---------------------------------------------------------------- NDVI

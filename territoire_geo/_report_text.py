@@ -48,7 +48,7 @@ TEXT: dict[str, dict[str, str]] = {
                            "apportée par un critère ; le nombre à droite est le score total.",
         "contrib_x": "Points de score", "other_criteria": "autres critères",
         "map_change_title": "Alertes de changement sur le zonage du PLU", "overview": "Vue d'ensemble",
-        "zoom": "Zoom sur les alertes", "zone_types": "Zones du PLU", "classes": "Changements détectés",
+        "zoom": "Zoom sur les alertes", "zone_types": "Zones du PLU\u00a0:", "classes": "Changements détectés\u00a0:",
         "change_caption": "Taches de changement détectées entre les deux périodes, sur les zones du PLU "
                           "(rouge U, orange AU, jaune A, vert N). Les numéros renvoient au tableau.",
         "alert_note": "Ce sont des alertes à vérifier, pas une mesure légale de l'artificialisation : un pixel "
@@ -98,7 +98,8 @@ TEXT: dict[str, dict[str, str]] = {
         "col_score": "Score", "col_rel": "Fiabilité", "col_reason": "Motif", "col_ranks": "Rang min – médian – max",
         "col_topk": "Part dans le top", "col_no": "N°", "col_class": "Nature", "col_zone": "Zone(s)",
         "col_first": "Première date", "col_ndvi": "NDVI avant → après", "col_commune": "Commune",
-        "col_year": "Année", "col_share": "Part du total", "col_n": "Nombre", "col_severity": "Gravité",
+        "col_year": "Année", "col_period": "Période", "col_alerts": "Alertes", "col_share_an": "Part en A et N",
+        "of_which": "dont {what}", "col_share": "Part du total", "col_n": "Nombre", "col_severity": "Gravité",
         "col_check": "Contrôle", "col_layer": "Couche", "col_message": "Détail", "col_declared": "Déclaré",
         "col_found": "Détecté", "col_fixed": "Valeurs réparées", "col_role": "Rôle", "col_path": "Fichier",
         "col_sha": "SHA-256", "col_size": "Taille", "col_id": "Identifiant", "col_date": "Date",
@@ -133,7 +134,7 @@ TEXT: dict[str, dict[str, str]] = {
                            "criterion; the number on the right is the total score.",
         "contrib_x": "Score points", "other_criteria": "other criteria",
         "map_change_title": "Change alerts over the PLU zoning", "overview": "Overview", "zoom": "Zoom on the alerts",
-        "zone_types": "PLU zones", "classes": "Detected changes",
+        "zone_types": "PLU zones:", "classes": "Detected changes:",
         "change_caption": "Change patches detected between the two periods, over the PLU zones (red U, orange AU, "
                           "yellow A, green N). Numbers refer to the table.",
         "alert_note": "These are alerts to review, not a legal measure of land take: a 10 m Sentinel-2 pixel covers "
@@ -180,6 +181,7 @@ TEXT: dict[str, dict[str, str]] = {
         "col_rel": "Reliability", "col_reason": "Reason", "col_ranks": "Rank min – median – max",
         "col_topk": "Top-k share", "col_no": "No.", "col_class": "Kind", "col_zone": "Zone(s)",
         "col_first": "First date", "col_ndvi": "NDVI before → after", "col_commune": "Commune", "col_year": "Year",
+        "col_period": "Period", "col_alerts": "Alerts", "col_share_an": "Share in A and N", "of_which": "of which {what}",
         "col_share": "Share of total", "col_n": "Count", "col_severity": "Severity", "col_check": "Check",
         "col_layer": "Layer", "col_message": "Detail", "col_declared": "Declared", "col_found": "Detected",
         "col_fixed": "Values repaired", "col_role": "Role", "col_path": "File", "col_sha": "SHA-256",

@@ -29,7 +29,7 @@ from territoire_geo._scene_style import TEXT, categorical, numeric, rgba, typezo
 from territoire_geo.errors import DataError
 
 __all__ = ["TERRAIN_EXTENSION", "Part", "change_part", "column", "context_part", "project_part",
-           "raster_part", "terrain_part", "units_part"]
+           "raster_part", "terrain_part", "units_fill_part", "units_part"]
 
 #: deck.gl ``_TerrainExtension``: extruded layers offset by the relief, flat ones draped on it.
 TERRAIN_EXTENSION: list[dict[str, str]] = [{"@@type": "_TerrainExtension"}]
@@ -162,6 +162,15 @@ def units_part(units: gpd.GeoDataFrame, *, extrude: str | None, color_by: str | 
         props["extensions"] = TERRAIN_EXTENSION
     layer = _polygon_layer("units", parts, extra, **props)
     return Part(layer, legend, [f for f, _ in fields], {"p": "polygon", "c": "palette"}), frame
+
+
+def units_fill_part(units: Part) -> Part:
+    """The units painted flat on the relief (same data as ``units``, shared in the page)."""
+    layer = pdk.Layer("PolygonLayer", data="tg:units", id="units-ground", get_polygon="p", get_fill_color="c",
+                      extruded=False, stroked=True, get_line_color=[40, 40, 40, 200], line_width_min_pixels=1,
+                      pickable=True, auto_highlight=True, highlight_color=[255, 255, 255, 110], opacity=0.9,
+                      extensions=TERRAIN_EXTENSION)
+    return Part(layer, [], units.tooltip, {}, units.tip_title)
 
 
 def change_part(change: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, *, lang: str, tolerance: float,

@@ -156,7 +156,7 @@ def _texture(values: np.ndarray, bounds: Sequence[float], exaggeration: float) -
     dy = (north - south) / height * 110_540
     filled = np.where(np.isfinite(values), values, np.nanmin(values))
     tint = LinearSegmentedColormap.from_list("relief", _RELIEF_TINT)
-    shaded = LightSource(azdeg=315, altdeg=35).shade(filled, cmap=tint, blend_mode="overlay",
+    shaded = LightSource(azdeg=315, altdeg=35).shade(filled, cmap=tint, blend_mode="soft", fraction=1.3,
                                                      vert_exag=exaggeration, dx=dx, dy=dy)
     return _png_url((np.clip(shaded, 0, 1) * 255).astype(np.uint8))
 

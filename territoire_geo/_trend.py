@@ -2,8 +2,9 @@
 
 Two engines compute the same numbers on a ``(pixels, T)`` block:
 
-- ``numpy``: all ``T (T - 1) / 2`` pairwise differences of a block of pixels along a
-  new axis (memory bounded by :data:`PAIR_BUDGET` elements per temporary);
+- ``numpy``: all ``T (T - 1) / 2`` pairwise slopes of a block of pixels along a new axis,
+  built one lag at a time (memory bounded by :data:`PAIR_BUDGET` slopes per block; slopes
+  are sorted in float32, which moves the median by at most one float32 rounding);
 - ``numba``: a compiled per-pixel loop (single-threaded, so that it can run inside
   dask's thread pool), used when numba is importable.
 
@@ -33,8 +34,8 @@ from territoire_geo.errors import ConfigError
 __all__ = ["ENGINES", "PAIR_BUDGET", "theil_sen_mann_kendall"]
 
 ENGINES = ("auto", "numpy", "numba")
-#: Elements per pairwise temporary of the numpy engine (pixels per block = budget // pairs).
-PAIR_BUDGET = 1_000_000
+#: Pairwise slopes per block of the numpy engine (pixels per block = budget // pairs).
+PAIR_BUDGET = 2_000_000
 _erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
@@ -87,31 +88,37 @@ def _use_numba(engine: str) -> bool:
 
 def _numpy_engine(flat: np.ndarray, x: np.ndarray, min_obs: int) -> np.ndarray:
     pixels, steps = flat.shape
-    first, second = np.triu_indices(steps, 1)
-    incidence = np.zeros((first.size, steps))
-    incidence[np.arange(first.size), first] = 1.0
-    incidence[np.arange(first.size), second] = 1.0
-    per_block = max(1, PAIR_BUDGET // max(first.size, 1))
+    per_block = max(1, PAIR_BUDGET // max(steps * (steps - 1) // 2, 1))
     out = np.full((4, pixels), np.nan)
     for start in range(0, pixels, per_block):
-        block = flat[start:start + per_block]
-        out[:, start:start + per_block] = _numpy_block(block, x, first, second, incidence, min_obs)
+        out[:, start:start + per_block] = _numpy_block(flat[start:start + per_block], x, min_obs)
     return out
 
 
-def _numpy_block(y: np.ndarray, x: np.ndarray, first: np.ndarray, second: np.ndarray,
-                 incidence: np.ndarray, min_obs: int) -> np.ndarray:
+def _numpy_block(y: np.ndarray, x: np.ndarray, min_obs: int) -> np.ndarray:
+    """All pairs of a block of series, one lag at a time (contiguous slices, no fancy indexing)."""
+    pixels, steps = y.shape
+    valid = ~np.isnan(y)
+    n = valid.sum(axis=1).astype(np.float64)
+    slopes = np.empty((pixels, steps * (steps - 1) // 2), dtype=np.float32)
+    s = np.zeros(pixels)
+    ties = np.ones((pixels, steps))  # size of the tie group of each value
+    offset = 0
     with np.errstate(all="ignore"):
-        n = (~np.isnan(y)).sum(axis=1).astype(np.float64)
-        dy = y[:, second] - y[:, first]
-        dx = x[second] - x[first]
-        s = np.nansum(np.sign(dy), axis=1)
-        ties = (dy == 0).astype(np.float64) @ incidence + 1.0  # size of each value's tie group
-        tie_term = np.where(np.isnan(y), 0.0, (ties - 1.0) * (2.0 * ties + 5.0)).sum(axis=1)
+        for lag in range(1, steps):
+            d = y[:, lag:] - y[:, :-lag]
+            s += (d > 0).sum(axis=1) - (d < 0).sum(axis=1)
+            equal = d == 0
+            ties[:, lag:] += equal
+            ties[:, :-lag] += equal
+            dx = x[lag:] - x[:-lag]
+            slopes[:, offset:offset + steps - lag] = np.where(dx != 0, d / dx, np.nan)
+            offset += steps - lag
+        tie_term = np.where(valid, (ties - 1.0) * (2.0 * ties + 5.0), 0.0).sum(axis=1)
         var = (n * (n - 1.0) * (2.0 * n + 5.0) - tie_term) / 18.0
         z = np.where(var > 0, (s - np.sign(s)) / np.sqrt(var), 0.0)
-        slope = nan_quantile(np.where(dx != 0, dy / dx, np.nan), 0.5)
-        x_valid = np.where(np.isnan(y), np.nan, x)
+        slope = nan_quantile(slopes, 0.5)
+        x_valid = np.where(valid, x, np.nan)
         intercept = nan_quantile(y, 0.5) - slope * nan_quantile(x_valid, 0.5)
         p = _erfc(np.abs(z) / math.sqrt(2.0)).astype(np.float64)
         out = np.stack([slope, intercept, z, p])

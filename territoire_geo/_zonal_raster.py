@@ -70,16 +70,23 @@ class RasterInput:
 
 
 class _FileSource(RasterioRasterSource):
-    """Rasterio source whose nodata can be overridden by the caller."""
+    """Rasterio source whose nodata can be replaced by the caller (the file's mask is then ignored)."""
 
     def __init__(self, ds: Any, band_idx: int, nodata: float | None) -> None:
         super().__init__(ds, band_idx)
         self._nodata = nodata
 
     def nodata_value(self) -> float | int | None:
+        return super().nodata_value() if self._nodata is None else None
+
+    def read_window(self, x0: int, y0: int, nx: int, ny: int) -> Any:
         if self._nodata is None:
-            return super().nodata_value()
-        return self._nodata if self.isfloat else int(self._nodata)
+            return super().read_window(x0, y0, nx, ny)
+        from rasterio.windows import Window
+
+        raw = self.ds.read(self.band_idx, window=Window(x0, y0, nx, ny))
+        values = raw * self.scale + self.offset if self.scaled else raw
+        return np.ma.masked_array(values, mask=(raw == self._nodata) | np.isnan(values))
 
 
 class _WKBFeature(Feature):  # type: ignore[misc]
@@ -151,6 +158,8 @@ def _open_file(path: str | os.PathLike[str], nodata: float | None) -> Iterator[R
             raise DataError(f"raster {path} is rotated; warp it to a north-up grid first")
         labels = _file_labels(ds)
         sources = tuple(_FileSource(ds, band, nodata) for band in range(1, ds.count + 1))
+        for band, source in enumerate(sources):
+            source.set_name(f"b{band}")  # exactextract caches statistics by source name
         yield RasterInput(
             sources=sources,
             labels=labels,
@@ -228,8 +237,9 @@ def _dataarray(data: Any, nodata: float | None, band_dim: str | None) -> RasterI
     array = np.asarray(data.values)
     bands = [array] if dim is None else list(array)
     wkt = CRS.from_user_input(data.rio.crs).to_wkt()
-    sources = tuple(
-        NumPyRasterSource(np.ascontiguousarray(b), xmin, ymin, xmax, ymax, nodata=value, srs_wkt=wkt) for b in bands
+    sources = tuple(  # named: exactextract caches statistics by source name
+        NumPyRasterSource(np.ascontiguousarray(b), xmin, ymin, xmax, ymax, nodata=value, srs_wkt=wkt, name=f"b{i}")
+        for i, b in enumerate(bands)
     )
     labels: tuple[str | None, ...] = (None,) if dim is None else band_labels(data[dim].values)
     return RasterInput(

@@ -51,6 +51,7 @@ def fetch(
     settings: Settings | None = None,
     sign: Callable[[str], str] | None = None,
     progress: Progress | None = None,
+    source: Any = None,
 ) -> tuple[list[pystac.Item], list[FetchedAsset]]:
     """Download the given bands of the given items into ``dest``.
 
@@ -70,6 +71,9 @@ def fetch(
         Hook applied to every href before it is requested.
     progress
         Called with (label, bytes just received, total bytes or None).
+    source
+        The hub source the items came from (DHuS, CDSE OData): their products are
+        downloaded whole (zip, verified, resumable) and described as SAFE items.
 
     Returns
     -------
@@ -88,6 +92,11 @@ def fetch(
     area = normalize_aoi(aoi) if aoi is not None else None
     local_items, report = [], []
     for item in items:
+        if _is_hub_product(item):
+            hub_item, fetched = _fetch_product(item, root, source, progress)
+            local_items.append(hub_item)
+            report.append(fetched)
+            continue
         local = item.clone()
         for name, band in band_assets(item, bands).items():
             target = root / (item.collection_id or "items") / item.id / f"{name}.tif"
@@ -106,6 +115,27 @@ def fetch(
         local_items.append(local)
     _write_item_collection(root / "items.json", local_items)
     return local_items, report
+
+
+def _is_hub_product(item: pystac.Item) -> bool:
+    return "product" in item.assets and not any(k.upper().startswith(("B0", "B1", "B8", "SCL", "RED", "NIR"))
+                                                  for k in item.assets)
+
+
+def _fetch_product(item: pystac.Item, root: Path, source: Any, progress: Progress | None
+                   ) -> tuple[pystac.Item, FetchedAsset]:
+    from territoire_geo.errors import ConfigError
+    from territoire_geo.safe import safe_to_item
+
+    if source is None or not hasattr(source, "download"):
+        raise ConfigError(f"item {item.id} is a hub product (zip); fetch it with the hub source it came from")
+    folder = root / (item.collection_id or "products")
+    label = f"{item.id}/product"
+    result = source.download(item, folder, (lambda n, t: progress(label, n, t)) if progress else None)
+    local = safe_to_item(result.path, extract_to=folder / "safe")
+    fetched = FetchedAsset(item.id, "product", redact_url(item.assets["product"].href), str(result.path),
+                           result.bytes_transferred, result.cached, result.resumed, result.verified, False)
+    return local, fetched
 
 
 def _point_to_local(item: pystac.Item, key: str, target: Path, clipped: bool) -> None:

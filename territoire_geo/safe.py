@@ -91,10 +91,9 @@ def _all(root: ET.Element, name: str) -> list[ET.Element]:
 
 def _text(root: ET.Element, name: str, path: Path, default: str | None = None) -> str:
     found = _all(root, name)
-    if found and (found[0].text or "").strip():
-        return (found[0].text or "").strip()
-    if default is not None:
-        return default
+    value = (found[0].text or "").strip() if found else ""
+    if value or default is not None:
+        return value or str(default)
     raise DataError(f"{path} has no {name}; is it Sentinel-2 L2A metadata?")
 
 
@@ -266,9 +265,7 @@ def _band_asset(path: Path, band: str, res: int, product: ProductMetadata, grid:
 
 
 def _raster(band: str, product: ProductMetadata) -> dict[str, Any]:
-    if band == "SCL":
-        return {"nodata": 0, "data_type": "uint8"}
-    if band == "TCI":
+    if band in ("SCL", "TCI"):
         return {"nodata": 0, "data_type": "uint8"}
     quant = product.aux_quantification.get(band, product.quantification)
     offset = product.offsets.get(band, 0.0) if band in _COMMON else 0.0

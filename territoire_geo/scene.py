@@ -25,24 +25,24 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import pandas as pd
 import pydeck as pdk
 
 from territoire_geo._cdp import Browser, file_url
 from territoire_geo._deck_bundle import DECKGL_VERSION, INSTALL_COMMAND, BundleKind, DeckBundle, ensure_bundle
 from territoire_geo._scene_files import read_raster, read_vector
-from territoire_geo._scene_geo import WGS84, auto_tolerance, bounds_diag_m, format_number, scene_bounds
+from territoire_geo._scene_geo import auto_tolerance, bounds_diag_m, format_number, scene_bounds
 from territoire_geo._scene_html import encode_layers, render_page, write_page
 from territoire_geo._scene_layers import (
     Part,
     change_part,
-    column,
     context_part,
     project_part,
     raster_part,
     terrain_part,
+    units_fill_part,
     units_part,
 )
+from territoire_geo._scene_presets import presets as make_presets
 from territoire_geo._scene_raster import drape, terrain
 from territoire_geo._scene_style import TEXT, check_lang, normalise_legend
 from territoire_geo.errors import ConfigError, DataError, ExportError
@@ -73,33 +73,6 @@ class SceneDeck(pdk.Deck):
 
 
 # -- presets ---------------------------------------------------------------------------------
-def _padded(bounds: Sequence[float], min_span_m: float) -> list[float]:
-    west, south, east, north = bounds
-    cx, cy = (west + east) / 2, (south + north) / 2
-    half_x = max(east - west, min_span_m / (111_320 * math.cos(math.radians(cy)))) / 2
-    half_y = max(north - south, min_span_m / 110_540) / 2
-    return [round(cx - half_x, 6), round(cy - half_y, 6), round(cx + half_x, 6), round(cy + half_y, 6)]
-
-
-def _presets(bounds: Sequence[float], units: gpd.GeoDataFrame | None, project: gpd.GeoDataFrame | None,
-             lang: str, ranked: int) -> list[dict[str, Any]]:
-    words = TEXT[lang]
-    out = [{"id": "overview", "label": words["overview"], "bounds": list(bounds), "pitch": 50, "bearing": -20},
-           {"id": "top", "label": words["top"], "bounds": list(bounds), "pitch": 0, "bearing": 0}]
-    if project is not None and len(project):
-        out.append({"id": "project", "label": words["project"], "pitch": 55, "bearing": -30,
-                    "bounds": _padded(project.to_crs(WGS84).total_bounds, 500)})
-    rank = column(units, "rank", "rang") if units is not None else None
-    if rank is not None and ranked > 0:
-        name = column(units, "LIBELLE", "nom", "name")
-        order = units.assign(_r=pd.to_numeric(units[rank], errors="coerce")).dropna(subset=["_r"])
-        for _, row in order.sort_values("_r").head(ranked).iterrows():
-            label = words["rank"].format(rank=int(row["_r"]), name=row[name] if name else "")
-            out.append({"id": f"rank-{int(row['_r'])}", "label": label.rstrip(" —"), "pitch": 55, "bearing": -25,
-                        "bounds": _padded(row.geometry.bounds, 600)})
-    return out
-
-
 def _view_state(bounds: Sequence[float], pitch: float, bearing: float) -> pdk.ViewState:
     west, south, east, north = bounds
     span = max(east - west, (north - south) * 1.4, 1e-6)
@@ -205,6 +178,8 @@ def build(units: gpd.GeoDataFrame | None = None, *, extrude: str | None = "score
     if units is not None:
         part, units_wgs = units_part(units, extrude=extrude, color_by=color_by, colormap=colormap, lang=lang,
                                      tolerance=tolerance, max_height=max_height, draped=draped)
+        if draped and part.layer.extruded:  # blocks stand on the relief; the zones are also painted on it
+            parts.append(units_fill_part(part))
         parts.append(part)
     if change_patches is not None:
         parts.append(change_part(change_patches, units_wgs, lang=lang, tolerance=tolerance,
@@ -225,7 +200,7 @@ def _legend_order(parts: Sequence[Part]) -> list[dict[str, Any]]:
 def _assemble(parts: list[Part], bounds: Sequence[float], units_wgs: gpd.GeoDataFrame | None,
               project: gpd.GeoDataFrame | None, grid: dict[str, Any] | None, *, lang: str, title: str | None,
               camera: str, ranked: int, source_line: str) -> SceneDeck:
-    presets = _presets(bounds, units_wgs, project, lang, ranked)
+    presets = make_presets(bounds, units_wgs, project, grid, lang, ranked)
     ids = [p["id"] for p in presets]
     if camera not in ids:
         raise ConfigError(f"camera must be one of {', '.join(ids)}, not {camera!r}")

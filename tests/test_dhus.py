@@ -13,13 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pystac
 import pytest
+import requests
+from sentinelsat.exceptions import InvalidChecksumError, SentinelAPIError, ServerError, UnauthorizedError
 
 import territoire_geo
 from territoire_geo._types import normalize_aoi, normalize_date_range
 from territoire_geo.config import Settings
-from territoire_geo.errors import AuthenticationError, ChecksumError, ConfigError, SourceError, SourceUnavailableError
+from territoire_geo.errors import (
+    AuthenticationError,
+    ChecksumError,
+    ConfigError,
+    SourceError,
+    SourceUnavailableError,
+)
 from territoire_geo.sources import SearchQuery, open_source
 from territoire_geo.sources.dhus import DhusSource
 from territoire_geo.testing import Request, Response, RouteServer, free_port, make_s2_safe, zip_safe
@@ -252,6 +261,27 @@ def test_invalid_json_is_translated_from_sentinelsat(hub: FakeDhus) -> None:
         DhusSource(hub.url, settings=fast()).search(query())
 
 
+def test_query_syntax_error_in_the_feed(hub: FakeDhus) -> None:
+    hub.faults["/search"].append(Response(200, {"feed": {"error": {
+        "message": "org.apache.solr.search.SyntaxError: Cannot parse 'footprint:...'"}}}))
+    with pytest.raises(SourceError, match=r"rejected the query \(Cannot parse"):
+        DhusSource(hub.url, settings=fast()).search(query())
+
+
+@pytest.mark.parametrize(("raised", "expected", "text"), [
+    (lambda: UnauthorizedError("Invalid user name or password"), AuthenticationError, "refused the credentials"),
+    (lambda: InvalidChecksumError("File corrupt"), ChecksumError, "MD5 mismatch"),
+    (lambda: ServerError("Invalid API response"), SourceUnavailableError, "in maintenance"),
+    (lambda: SentinelAPIError("odd"), SourceError, "failed during search"),
+    (lambda: requests.ConnectionError("refused"), SourceUnavailableError, "cannot reach"),
+])
+def test_sentinelsat_exceptions_translated(raised: Any, expected: type, text: str) -> None:
+    source = DhusSource("http://127.0.0.1:9/", settings=fast())
+    with pytest.raises(expected, match=text) as err, source._translated("search"):
+        raise raised()
+    assert "\n" not in str(err.value) and "127.0.0.1:9" in str(err.value)
+
+
 def test_credentials_from_netrc_and_from_the_url(hub: FakeDhus, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     netrc = tmp_path / "netrc"
@@ -355,3 +385,22 @@ def test_password_never_logged_raised_stored_or_written(hub: FakeDhus, tmp_path:
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert PASSWORD.encode() not in path.read_bytes()
+
+
+def test_fetch_then_load_a_hub_product_like_a_stac_item(hub: FakeDhus, tmp_path: Path,
+                                                       sample_items: list[pystac.Item]) -> None:
+    from territoire_geo.fetch import fetch
+    from territoire_geo.load import load
+
+    source = DhusSource(hub.url, settings=fast())
+    item = source.search(query())[1]
+    local, report = fetch([item], ["red", "nir"], tmp_path / "cache", source=source)
+    assert report[0].band == "product" and report[0].verified == "md5"
+    assert local[0].assets["B04_10m"].href.endswith(".jp2")
+    reference = next(i for i in sample_items if i.id == "S2A_T31TFJ_20220414T103021_L2A")
+    box = (4.355, 43.99, 4.37, 44.0)
+    from_hub = load(local, bands=["red"], aoi=box).red.compute()
+    from_stac = load([reference], bands=["red"], aoi=box).red.compute()
+    np.testing.assert_allclose(from_hub.values, from_stac.values, atol=1e-6)
+    again = fetch([item], ["red"], tmp_path / "cache", source=source)[1]
+    assert again[0].cached

@@ -12,7 +12,8 @@ from rich.table import Table
 from territoire_geo_cli._app import download_progress, out, print_json, run, state
 
 SourceOpt = Annotated[str, typer.Option("--source", "-s", help="STAC API URL, profile (earth-search, "
-                                        "planetary-computer, cdse) or static catalog path.")]
+                                        "planetary-computer, cdse), static catalog path, dhus+https://… "
+                                        "(DHuS hub) or cdse-odata.")]
 AoiOpt = Annotated[str, typer.Option("--aoi", "-a", help="Vector file (GeoJSON, GPKG, SHP) or bbox "
                                      "'minx,miny,maxx,maxy' (lon/lat unless --aoi-crs).")]
 AoiCrsOpt = Annotated[str, typer.Option("--aoi-crs", help="CRS of a bbox given with --aoi.")]
@@ -109,10 +110,12 @@ def fetch_cmd(
     band_list = [b.strip() for b in bands.split(",") if b.strip()]
 
     def work() -> list[dict[str, Any]]:
+        from territoire_geo.sources import open_source
+
         items = _search(source, aoi, aoi_crs, period, collection, max_cloud, limit)
         area = parse_aoi(aoi, aoi_crs) if clip else None
         with download_progress(state(ctx).quiet or json) as progress:
-            _, report = fetch(items, band_list, dest, aoi=area, progress=progress)
+            _, report = fetch(items, band_list, dest, aoi=area, progress=progress, source=open_source(source))
         return fetch_report(report)
 
     report = run(ctx, work)

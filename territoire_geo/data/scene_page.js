@@ -42,6 +42,17 @@
         uv[2 * k] = (lon - b[0]) / (b[2] - b[0]); uv[2 * k + 1] = (b[3] - lat) / (b[3] - b[1]);
       }
     }
+    var nrm = new Float32Array(w * h * 3), mx = 111320 * Math.cos(g.y0 * Math.PI / 180) * Math.abs(g.dx);
+    var my = 110540 * Math.abs(g.dy);
+    for (j = 0; j < h; j++) {  // smooth shading: normals from central differences, in metres
+      for (i = 0; i < w; i++) {
+        k = j * w + i;
+        var zx = (pos[3 * (j * w + Math.min(i + 1, w - 1)) + 2] - pos[3 * (j * w + Math.max(i - 1, 0)) + 2]) / (2 * mx);
+        var zy = (pos[3 * (Math.max(j - 1, 0) * w + i) + 2] - pos[3 * (Math.min(j + 1, h - 1) * w + i) + 2]) / (2 * my);
+        var len = Math.sqrt(zx * zx + zy * zy + 1);
+        nrm[3 * k] = -zx / len; nrm[3 * k + 1] = -zy / len; nrm[3 * k + 2] = 1 / len;
+      }
+    }
     var idx = new Uint32Array((w - 1) * (h - 1) * 6), n = 0;
     for (j = 0; j < h - 1; j++) {
       for (i = 0; i < w - 1; i++) {
@@ -49,16 +60,23 @@
         idx[n++] = a; idx[n++] = c; idx[n++] = a + 1; idx[n++] = a + 1; idx[n++] = c; idx[n++] = c + 1;
       }
     }
-    return {attributes: {POSITION: {value: pos, size: 3}, TEXCOORD_0: {value: uv, size: 2}},
+    return {attributes: {POSITION: {value: pos, size: 3}, NORMAL: {value: nrm, size: 3}, TEXCOORD_0: {value: uv, size: 2}},
             indices: {value: idx, size: 1}, topology: 'triangle-list', mode: 4};
   }
 
-  var spec = cfg.deck;
+  var spec = cfg.deck, byId = {};
   (spec.layers || []).forEach(function (layer) {
     decode(layer, (cfg.codecs || {})[layer.id]);
+    byId[layer.id] = layer;
     if (!hasTerrain) {  // bundle without layer extensions: relief drawn under the data, not draped
       delete layer.extensions;
       if (layer.operation) layer.operation = 'draw';
+    }
+  });
+  (spec.layers || []).forEach(function (layer) {  // "tg:<id>": share the data of another layer
+    if (typeof layer.data === 'string' && layer.data.indexOf('tg:') === 0) {
+      var source = byId[layer.data.slice(3)];
+      layer.data = source ? source.data : [];
     }
   });
   var constants = {};
@@ -92,7 +110,7 @@
     });
     var pitch = preset.pitch || 0;
     return {longitude: fit.longitude, latitude: fit.latitude, zoom: fit.zoom - pitch / 150, pitch: pitch,
-            bearing: preset.bearing || 0, maxPitch: 80, minZoom: 3, maxZoom: 20};
+            bearing: preset.bearing || 0, position: [0, 0, preset.z || 0], maxPitch: 80, minZoom: 3, maxZoom: 20};
   }
 
   var presets = cfg.presets || [];
@@ -154,7 +172,10 @@
     }
     viewState = target;
     hideTip();
-    deckgl.setProps({viewState: viewState});
+    var hidden = presets[index].hide || [];
+    deckgl.setProps({viewState: viewState, layers: layers.map(function (layer) {
+      return layer.clone({visible: hidden.indexOf(layer.id) < 0});
+    })});
     Array.prototype.forEach.call(document.querySelectorAll('.tg-presets button'), function (b) {
       b.setAttribute('aria-pressed', String(Number(b.getAttribute('data-preset')) === index));
     });

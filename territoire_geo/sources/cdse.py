@@ -42,7 +42,7 @@ from territoire_geo.sources._hub import (
 )
 from territoire_geo.sources.download import DownloadResult, Progress, download
 
-__all__ = ["CATALOGUE_URL", "DOWNLOAD_URL", "TOKEN_URL", "CdseODataSource", "OAuthToken", "odata_filter"]
+__all__ = ["CATALOGUE_URL", "DOWNLOAD_URL", "TOKEN_URL", "CdseODataSource", "OAuthToken", "odata_filter", "pick_checksum"]
 
 log = logging.getLogger(__name__)
 
