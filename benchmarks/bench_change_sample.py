@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -70,6 +71,7 @@ def main() -> None:
                               capture_output=True, text=True, check=True, cwd=ROOT)
         row = json.loads(done.stdout.strip().splitlines()[-1])
         lines.append(f"| {row['case']} | {row['median_s']:.2f} | {row['peak_rss_mb']:.0f} |")
+    lines.append(f"\nLoad average {os.getloadavg()[0]:.1f} at the end of the run.")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -123,7 +123,8 @@ def table(rows: list[dict[str, Any]], size: int, repeat: int) -> str:
     pixels = size * size / 1e6
     lines = [f"# NDVI on a {size} x {size} tile (uint16 -> float32)", "",
              f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU, Python "
-             f"{platform.python_version()}, numpy {np.__version__}; median of {repeat} runs after a warm-up.", "",
+             f"{platform.python_version()}, numpy {np.__version__}; median of {repeat} runs after a warm-up; "
+             f"load average {os.getloadavg()[0]:.1f} at the end (shared machine: compare rows, not runs).", "",
              "| case | time (s) | Mpixel/s | time / numpy | peak RSS (MB) | inputs RSS (MB) |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from territoire_geo._overlay import _in_crs, _polygons
+from territoire_geo._overlay import _in_crs, _polygons, cut
 from territoire_geo.errors import DataError
 
 __all__ = ["artificialisation"]
@@ -91,7 +91,7 @@ def _approval_dates(zoning: Any, zones: gpd.GeoDataFrame) -> pd.Series:
 
 def _pieces(alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, communes: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     zone_part = zones[["TYPEZONE", zones.geometry.name]].assign(_zone=np.arange(len(zones)), _commune=_commune_codes(zones))
-    pieces = gpd.overlay(alerts, zone_part, how="identity", keep_geom_type=True)
+    pieces = cut(alerts, zone_part, "identity")
     pieces["TYPEZONE"] = pieces["TYPEZONE"].fillna("outside")
     if communes is not None:
         communes = _in_crs(communes, zones.crs, "communes")
@@ -99,7 +99,7 @@ def _pieces(alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, communes: gpd.Geo
         if column is None:
             raise DataError(f"communes need an INSEE code column ({', '.join(_INSEE_COLUMNS)})")
         part = communes[[column, communes.geometry.name]].rename(columns={column: "_insee"})
-        pieces = gpd.overlay(pieces, part, how="identity", keep_geom_type=True)
+        pieces = cut(pieces, part, "identity")
         pieces["_commune"] = pieces["_insee"].astype(object).where(pieces["_insee"].notna(), pieces["_commune"])
     pieces["_commune"] = pieces["_commune"].fillna("unknown").astype(str)
     pieces["area_m2"] = shapely.area(pieces.geometry.to_numpy())

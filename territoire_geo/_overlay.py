@@ -17,6 +17,7 @@ Layers read by :func:`territoire_geo.soil.read` and prescriptions decoded by
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -158,6 +159,16 @@ def _polygons(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
     return frame
 
 
+def cut(left: gpd.GeoDataFrame, right: gpd.GeoDataFrame, how: str) -> gpd.GeoDataFrame:
+    """``geopandas.overlay`` keeping polygons only; dropped lines/points are logged, not warned."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = gpd.overlay(left, right, how=how, keep_geom_type=True)
+    for warning in caught:
+        log.info("overlay: %s", warning.message)
+    return result
+
+
 def _pairs(units: gpd.GeoDataFrame, frame: gpd.GeoDataFrame) -> pd.DataFrame:
     """Unit/feature pairs that overlap, with the area of their intersection."""
     unit_idx, feat_idx = frame.sindex.query(units.geometry.to_numpy(), predicate="intersects")
@@ -253,7 +264,7 @@ def _units(zones: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame | None, min_area_m
         parcels = _in_crs(parcels, zones.crs, "parcels")
         parcels = parcels.rename(columns={c: f"parcel_{c}".lower() for c in parcels.columns
                                           if c != parcels.geometry.name})
-        units = gpd.overlay(_polygons(parcels, "parcels"), zones, how="intersection", keep_geom_type=True)
+        units = cut(_polygons(parcels, "parcels"), zones, "intersection")
         area = shapely.area(units.geometry.to_numpy())
         if (area < min_area_m2).any():
             log.info("dropped %d parcel/zone slivers under %g m²", int((area < min_area_m2).sum()), min_area_m2)

@@ -51,10 +51,11 @@ def patches(classes: xr.DataArray, *, min_area_m2: float = 1000.0, class_values:
     index
         Variable of ``before``/``after`` to average.
     first_seen
-        NDVI series ``(time, y, x)``: per patch, the median over its pixels of the first
-        date from which NDVI stays at or below ``rules.sparse_ndvi`` (classes 1, 3) or at
-        or above ``rules.vegetated_ndvi`` (class 2); or a 2-D datetime64 array of dates
-        per pixel, used for every class.
+        NDVI series ``(time, y, x)`` on the same grid: per patch, the lower median over its
+        pixels of the first date from which NDVI stays at or below ``rules.sparse_ndvi``
+        (classes 1, 3) or at or above ``rules.vegetated_ndvi`` (class 2), see
+        :func:`~territoire_geo.change.change_dates`; or an already computed 2-D datetime64
+        array of dates per pixel (e.g. ``change_dates(...)``), used as is.
     rules
         Thresholds for ``first_seen`` (:class:`~territoire_geo.change.ChangeRules` defaults).
 

@@ -201,11 +201,11 @@ def zan_from_alerts(alerts: Any, zoning: Any, recipe: dict[str, Any]) -> pd.Data
     Returns
     -------
     pandas.DataFrame
-        ``commune, TYPEZONE, year, area_ha, share, zones`` (``zones``: the LIBELLE values).
+        ``commune, TYPEZONE, zones, year, area_ha, share`` (``zones``: the LIBELLE values).
     """
     import shapely
 
-    columns = ["commune", "TYPEZONE", "year", "area_ha", "share", "zones"]
+    columns = ["commune", "TYPEZONE", "zones", "year", "area_ha", "share"]
     if "class" in alerts.columns:
         alerts = alerts[pd.to_numeric(alerts["class"], errors="coerce") == NEW_ARTIFICIAL]
     if alerts.empty:
@@ -316,7 +316,7 @@ def ndvi_zone_series(frame: pd.DataFrame, zoning: Any) -> tuple[pd.DataFrame, st
     table = table.assign(group=table[kind if kind else zone].astype("string"))
     series = table.groupby(["group", "date"], as_index=False)["ndvi"].mean()
     keep = _main_groups(series["group"], prefer=TYPEZONE_ORDER if by == "type" else ())
-    return series[series["group"].isin(keep)], by
+    return _in_order(series, keep), by
 
 
 def ndvi_parcel_series(frame: pd.DataFrame) -> pd.DataFrame | None:
@@ -330,7 +330,15 @@ def ndvi_parcel_series(frame: pd.DataFrame) -> pd.DataFrame | None:
     parcel = find_column(frame, ("parcel_id", "parcel", "id_parcel", "parcelle", "id"))
     counts = table.groupby("group")[parcel].nunique() if parcel else table.groupby("group").size()
     keep = list(counts.sort_values(ascending=False).index[:_MAX_SERIES])
-    return series[series["group"].isin(keep)].reset_index(drop=True)
+    return _in_order(series, keep)
+
+
+def _in_order(series: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
+    """Rows of ``groups`` only, the groups in the given order, dates ascending."""
+    order = {g: i for i, g in enumerate(groups)}
+    kept = series[series["group"].isin(order)]
+    return kept.assign(_o=kept["group"].map(order)).sort_values(["_o", "date"]).drop(columns="_o").reset_index(
+        drop=True)
 
 
 def _main_groups(groups: pd.Series, prefer: Sequence[str]) -> list[str]:

@@ -20,11 +20,14 @@ from territoire_geo._scene_style import OKABE_ITO, TYPEZONE_COLORS, typezone_lab
 
 __all__ = [
     "CHANGE_COLORS",
+    "LINE_COLORS",
+    "TYPE_LINE_COLORS",
     "change_map",
     "contributions_chart",
     "excluded_mask",
     "ndvi_parcel_chart",
     "ndvi_zone_chart",
+    "ranked",
     "score_map",
     "source_line",
     "unit_label",
@@ -33,6 +36,10 @@ __all__ = [
 
 #: Colour-blind-safe colours of the change classes (Okabe & Ito).
 CHANGE_COLORS = {1: "#cc79a7", 2: "#009e73", 3: "#d55e00", 4: "#0072b2", 5: "#56b4e9", 255: "#999999"}
+#: Okabe & Ito without the yellow, too pale for lines on white.
+LINE_COLORS = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#000000", "#999999")
+#: Line colours of zone types, close to their zoning colours where the palette allows.
+TYPE_LINE_COLORS = {"U": "#d55e00", "AUc": "#e69f00", "AUs": "#cc79a7", "A": "#0072b2", "N": "#009e73"}
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _DPI = 120
 _GREY = "#555555"
@@ -47,7 +54,7 @@ def _figure(width: float, height: float, legend_rows: int = 0) -> tuple[Any, Any
     """A figure split into a body and a footer (legend rows and the source line), both laid out."""
     from matplotlib.figure import Figure
 
-    foot = 0.3 + 0.26 * legend_rows
+    foot = 0.3 + 0.28 * legend_rows
     fig = Figure(figsize=(width, height + foot), dpi=_DPI, layout="constrained")
     body, footer = fig.subfigures(2, 1, height_ratios=(height, foot))
     return fig, body, footer
@@ -55,7 +62,7 @@ def _figure(width: float, height: float, legend_rows: int = 0) -> tuple[Any, Any
 
 def _legend(footer: Any, handles: list[Any], ncols: int) -> None:
     if handles:
-        footer.legend(handles=handles, loc="upper center", ncols=max(1, ncols), fontsize=8.5, frameon=False,
+        footer.legend(handles=handles, loc="upper center", ncols=max(1, ncols), fontsize=9.5, frameon=False,
                       handlelength=1.6, columnspacing=1.4, borderaxespad=0.2)
 
 
@@ -77,8 +84,10 @@ def source_line(manifest: dict[str, Any], lang: str) -> str:
     return (" ; " if lang == "fr" else "; ").join(parts)
 
 
-def _scalebar(ax: Any) -> None:
-    """A black-and-white scale bar in the lower left corner (projected metres)."""
+def _scalebar(ax: Any, crs: Any) -> None:
+    """A black-and-white scale bar in the lower left corner (only for a projected CRS in metres)."""
+    if crs is None or not getattr(crs, "is_projected", False):
+        return
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
     target = (x1 - x0) / 5
@@ -132,7 +141,7 @@ def unit_name(row: pd.Series) -> str:
     return ""
 
 
-def _ranked(units: pd.DataFrame) -> pd.DataFrame:
+def ranked(units: pd.DataFrame) -> pd.DataFrame:
     """Scored (not excluded) units, best first."""
     kept = units[~excluded_mask(units)]
     if "rank" in kept.columns and pd.to_numeric(kept["rank"], errors="coerce").notna().any():
@@ -173,6 +182,7 @@ def score_map(units: Any, zoning: Any, *, lang: str, source: str, top: int = 5) 
     from matplotlib.colors import Normalize
 
     t = TEXT[lang]
+    units = _metric(units)
     fig, body, footer = _figure(10, 7.5)
     ax = body.add_subplot()
     ax.set_axis_off()
@@ -186,28 +196,43 @@ def score_map(units: Any, zoning: Any, *, lang: str, source: str, top: int = 5) 
                     missing_kwds={"color": "#eeeeee", "edgecolor": "#999999"})
     handles = []
     if excluded.any():
-        units[excluded].plot(ax=ax, facecolor="#d9d9d9", edgecolor="#8c8c8c", hatch="////", linewidth=0.4,
+        units[excluded].plot(ax=ax, facecolor="#eeeeee", edgecolor="#b5b5b5", hatch="///", linewidth=0.3,
                              zorder=3)
-        handles.append(_swatch("#d9d9d9", t["excluded"], hatch="////", edgecolor="#8c8c8c"))
-    for position, (_, row) in enumerate(_ranked(units).head(top).iterrows(), start=1):
-        point = row.geometry.representative_point()
-        ax.annotate(_plain(unit_label(row, position)), (point.x, point.y), fontsize=9, fontweight="bold",
-                    ha="center", va="center", zorder=6,
-                    bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#222222",
-                          "alpha": 0.9})
+        handles.append(_swatch("#eeeeee", t["excluded"], hatch="///", edgecolor="#8c8c8c"))
+    _label_top(ax, ranked(units).head(top))
     body.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=ax, shrink=0.7, label=t["score_label"])
     ax.set_aspect("equal")
-    _scalebar(ax)
+    _scalebar(ax, units.crs)
     if handles:
         ax.legend(handles=handles, loc="upper left", fontsize=9, framealpha=0.9)
     return _finish(fig, footer, t["map_scores_title"], source)
+
+
+def _metric(frame: Any) -> Any:
+    """``frame`` in a projected CRS (its UTM zone if it is in degrees), for true shapes and a scale bar."""
+    if frame.crs is not None and frame.crs.is_geographic and not frame.empty:
+        return frame.to_crs(frame.estimate_utm_crs())
+    return frame
+
+
+def _label_top(ax: Any, best: pd.DataFrame) -> None:
+    """Number the best units: a dot on the unit, the label offset with a leader line (alternating sides)."""
+    offsets = ((28, 22), (-28, 22), (28, -22), (-28, -22), (0, 30))
+    for position, (_, row) in enumerate(best.iterrows(), start=1):
+        point = row.geometry.representative_point()
+        dx, dy = offsets[(position - 1) % len(offsets)]
+        ax.plot(point.x, point.y, "o", color="black", markersize=4, markeredgecolor="white", zorder=6)
+        ax.annotate(_plain(unit_label(row, position)), (point.x, point.y), xytext=(dx, dy),
+                    textcoords="offset points", fontsize=9, fontweight="bold", ha="center", va="center", zorder=7,
+                    bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#222222", "alpha": 0.92},
+                    arrowprops={"arrowstyle": "-", "color": "#222222", "linewidth": 0.9, "shrinkA": 0, "shrinkB": 2})
 
 
 def change_map(alerts: Any, zoning: Any, *, lang: str, source: str) -> bytes:
     """Change patches over the zoning: an overview and, when there are alerts, a zoom on them."""
     t = TEXT[lang]
     zoomed = alerts is not None and not alerts.empty
-    fig, body, footer = _figure(12 if zoomed else 9, 6.5, legend_rows=2)
+    fig, body, footer = _figure(11 if zoomed else 8, 5.8, legend_rows=2)
     axes = body.subplots(1, 2, width_ratios=(1.1, 1)) if zoomed else [body.add_subplot()]
     crs = alerts.crs if alerts is not None else None
     zone_handles: list[Any] = []
@@ -215,12 +240,15 @@ def change_map(alerts: Any, zoning: Any, *, lang: str, source: str) -> bytes:
         ax.set_axis_off()
         zone_handles = _context(ax, zoning, crs, fill=True, lang=lang)
     class_handles = _draw_alerts(axes, alerts, lang) if zoomed else []
+    if not zoomed:
+        axes[0].text(0.5, 1.0, t["no_alerts"], transform=axes[0].transAxes, ha="center", va="bottom", fontsize=11,
+                     bbox={"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": "#888888"})
     for ax in axes:
         ax.set_aspect("equal")
-        _scalebar(ax)
+        _scalebar(ax, crs if crs is not None else getattr(zoning, "crs", None))
     if zoomed:
-        axes[0].set_title(t["overview"], fontsize=10, loc="left")
-        axes[1].set_title(t["zoom"], fontsize=10, loc="left")
+        axes[0].set_title(t["overview"], fontsize=11, loc="left")
+        axes[1].set_title(t["zoom"], fontsize=11, loc="left")
         _label_zones(axes[1], zoning, crs)
     _grid_legend(footer, [(t["zone_types"], zone_handles), (t["classes"], class_handles)])
     return _finish(fig, footer, t["map_change_title"], source)
@@ -281,7 +309,7 @@ def _label_zones(ax: Any, zoning: Any, crs: Any) -> None:
     clipped = zones.clip((x0, y0, x1, y1))
     for _, row in clipped[~clipped.geometry.is_empty].iterrows():
         point = row.geometry.representative_point()
-        ax.text(point.x, point.y, _plain(row["LIBELLE"]), fontsize=8, color="#333333", ha="center",
+        ax.text(point.x, point.y, _plain(row["LIBELLE"]), fontsize=9, color="#333333", ha="center",
                 va="center", zorder=3, path_effects=_halo(2))
 
 
@@ -292,7 +320,7 @@ def contributions_chart(units: pd.DataFrame, *, lang: str, source: str, top: int
     """Horizontal stacked bars of the ``contrib_*`` columns of the ``top`` best units (None without them)."""
     t = TEXT[lang]
     columns = [c for c in units.columns if str(c).startswith("contrib_")]
-    best = _ranked(units).head(top)
+    best = ranked(units).head(top)
     if not columns or best.empty:
         return None
     values = best[columns].apply(pd.to_numeric, errors="coerce").fillna(0.0)
@@ -354,7 +382,9 @@ def _periods(ax: Any, periods: dict[str, Any], lang: str) -> None:
         bounds = [pd.to_datetime(p, errors="coerce") for p in text.split("/")]
         if len(bounds) != 2 or any(pd.isna(b) for b in bounds):
             continue
-        ax.axvspan(bounds[0], bounds[1], color="#000000", alpha=0.06, zorder=0, linewidth=0)
+        ax.axvspan(bounds[0], bounds[1], color="#000000", alpha=0.0 if key == "before" else 0.07, zorder=0,
+                   linewidth=0)
+        ax.axvline(bounds[0], color="#999999", linewidth=0.8, linestyle=":", zorder=0)
         ax.text(bounds[0] + (bounds[1] - bounds[0]) / 2, 0.98, t[key], transform=ax.get_xaxis_transform(),
                 ha="center", va="top", fontsize=9, color=_GREY)
 
@@ -375,7 +405,8 @@ def ndvi_zone_chart(series: pd.DataFrame, by: str, *, periods: dict[str, Any], l
     for i, (group, part) in enumerate(series.groupby("group", sort=False)):
         part = part.sort_values("date")
         label = typezone_label(group, lang) if by == "type" else group
-        ax.plot(part["date"], part["ndvi"], color=OKABE_ITO[i % 8], marker=_MARKERS[i % 8], markersize=5,
+        colour = TYPE_LINE_COLORS.get(str(group), LINE_COLORS[i % 8]) if by == "type" else LINE_COLORS[i % 8]
+        ax.plot(part["date"], part["ndvi"], color=colour, marker=_MARKERS[i % 8], markersize=5,
                 linewidth=1.8, label=_plain(label))
     _periods(ax, periods, lang)
     _date_axis(ax, lang)
@@ -388,7 +419,7 @@ def ndvi_parcel_chart(series: pd.DataFrame, *, periods: dict[str, Any], lang: st
     fig, ax, footer = _line_axes(lang, series["group"].nunique())
     for i, (group, part) in enumerate(series.groupby("group", sort=False)):
         part = part.sort_values("date")
-        colour = OKABE_ITO[i % 8]
+        colour = LINE_COLORS[i % 8]
         ax.fill_between(part["date"], part["min"], part["max"], color=colour, alpha=0.15, linewidth=0)
         ax.plot(part["date"], part["mean"], color=colour, marker=_MARKERS[i % 8], markersize=5, linewidth=1.8,
                 label=_plain(group))

@@ -54,19 +54,22 @@ def absent(label: str, reason: Any) -> Safe:
     return Safe(f'<div class="absent"><strong>{esc(label)}</strong> — {esc(reason)}</div>')
 
 
-def table(headers: Sequence[Any], rows: Iterable[Sequence[Any]], *, numeric: Iterable[int] = (),
+def table(headers: Sequence[Any] | None, rows: Iterable[Sequence[Any]], *, numeric: Iterable[int] = (),
           caption: Any = None, total: Sequence[Any] | None = None) -> Safe:
-    """An HTML table; columns whose index is in ``numeric`` are right-aligned."""
+    """An HTML table; columns whose index is in ``numeric`` are right-aligned.
+
+    Without ``headers`` it is a two-column key/value table (class ``kv``).
+    """
     right = set(numeric)
 
     def cells(values: Sequence[Any], tag: str) -> str:
-        return "".join(f'<{tag}{" class=num" if i in right else ""}>{esc(v)}</{tag}>'
-                       for i, v in enumerate(values))
+        num = ' class="num"'
+        return "".join(f"<{tag}{num if i in right else ''}>{esc(v)}</{tag}>" for i, v in enumerate(values))
 
-    parts = ['<div class="scroll"><table>']
+    parts = ['<div class="scroll"><table>' if headers else '<div class="scroll"><table class="kv">']
     if caption:
         parts.append(f"<caption>{esc(caption)}</caption>")
-    parts.append(f"<thead><tr>{cells(headers, 'th')}</tr></thead><tbody>")
+    parts.append(f"<thead><tr>{cells(headers, 'th')}</tr></thead><tbody>" if headers else "<tbody>")
     parts += [f"<tr>{cells(row, 'td')}</tr>" for row in rows]
     if total is not None:
         parts.append(f'<tr class="total">{cells(total, "td")}</tr>')
@@ -105,21 +108,23 @@ nav h2{font-size:16px;color:var(--ink);margin:0 0 4px}
 nav ol{margin:0;padding-left:22px;columns:2;column-gap:36px}
 nav a{color:var(--accent);text-decoration:none}
 .tag{color:var(--muted);font-size:13px;font-style:italic}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(190px,1fr));gap:12px;margin:12px 0}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin:12px 0}
 .card{border:1px solid var(--line);border-radius:8px;padding:12px 16px;background:var(--soft)}
 .card .v{font-size:25px;font-weight:700;white-space:nowrap}
 .card .l{color:var(--muted);font-size:14px}
 section{margin-top:38px;padding-top:14px;border-top:1px solid var(--line)}
+section.key{margin-top:18px;padding-top:0;border-top:none}
 figure{margin:14px 0 18px}
 figure img{display:block;max-width:100%;height:auto;border:1px solid var(--line);border-radius:4px}
 figcaption{color:var(--muted);font-size:14px;margin-top:6px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:14.5px;margin:6px 0 16px}
 caption{text-align:left;font-weight:600;padding:4px 0;caption-side:top}
-th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:var(--soft);font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.total td{font-weight:700;border-top:2px solid var(--ink)}
+table.kv td:first-child{width:28%;color:var(--muted)}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
 .absent{border-left:4px solid #8c8c8c;background:#f2f2f2;padding:10px 14px;margin:10px 0}
 .note{border-left:4px solid #e69f00;background:#fff7e6;padding:10px 14px;margin:10px 0}
@@ -154,5 +159,5 @@ def page(*, lang: str, title: str, header: str, key_figures: str, sections: Sequ
     return (f'<!DOCTYPE html>\n<html lang="{esc(lang)}">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f'<meta name="generator" content="territoire_geo">\n<title>{esc(title)}</title>\n'
-            f"<style>{CSS}</style>\n</head>\n<body>\n<main>\n{header}{_toc(sections, lang_text)}"
-            f"{key_figures}{body}<footer>{footer}</footer>\n</main>\n</body>\n</html>\n")
+            f"<style>{CSS}</style>\n</head>\n<body>\n<main>\n{header}{key_figures}"
+            f"{_toc(sections, lang_text)}{body}<footer>{footer}</footer>\n</main>\n</body>\n</html>\n")

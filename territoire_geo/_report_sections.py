@@ -1,26 +1,27 @@
-"""The sections of the HTML run report, each built from whatever the run folder holds.
+"""The context, header and figure sections of the HTML run report (scores, contributions, changes, NDVI).
 
-A section builder returns a :class:`~territoire_geo._report_html.Section` whose
-``missing`` says, in plain words, why it is absent; figures it draws are returned
-with it so the caller can also write them as PNG files.
+A section builder takes a :class:`Ctx` and returns a
+:class:`~territoire_geo._report_html.Section` whose ``missing`` says, in plain
+words, why it is absent; the figures it draws come with it so that the caller can
+also write them as PNG files. The tabular sections are in
+:mod:`territoire_geo._report_tables`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from territoire_geo import _report_figures as figs
 from territoire_geo._report_data import FILES, RunData, alert_zones, find_column, zan_summary
-from territoire_geo._report_html import Safe, Section, absent, code, esc, figure, note, para, table
+from territoire_geo._report_html import Safe, Section, absent, esc, figure, note, para, table
 from territoire_geo._report_text import (
     CHANGE_NAMES,
-    ISSUE_NAMES,
     TEXT,
     format_date,
     format_ha,
@@ -29,10 +30,21 @@ from territoire_geo._report_text import (
 )
 from territoire_geo._scene_style import typezone_label
 
-__all__ = ["SECTIONS", "Ctx", "footer", "header", "key_figures"]
+__all__ = [
+    "Ctx",
+    "change",
+    "contributions",
+    "footer",
+    "header",
+    "key_figures",
+    "limited",
+    "ndvi",
+    "scores",
+    "text_of",
+    "why",
+]
 
 _MAX_ROWS = 40
-_SHA = 12
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,7 @@ class Ctx:
         return format_percent(value, self.lang)
 
 
-def _why(ctx: Ctx, role: str, *, recipe_key: str | None = None, recipe_has: str | None = None) -> str:
+def why(ctx: Ctx, role: str, *, recipe_key: str | None = None, recipe_has: str | None = None) -> str:
     """Why the file of ``role`` is not used: unreadable, not asked for by the recipe, or simply absent."""
     t, file = ctx.t, FILES[role]
     if role in ctx.data.problems:
@@ -71,13 +83,14 @@ def _why(ctx: Ctx, role: str, *, recipe_key: str | None = None, recipe_has: str 
     return t["why_file"].format(file=file)
 
 
-def _limited(rows: list[list[Any]], ctx: Ctx, file: str) -> tuple[list[list[Any]], str]:
+def limited(rows: list[list[Any]], ctx: Ctx, file: str) -> tuple[list[list[Any]], str]:
+    """At most 40 rows, and a note naming the file that holds the rest."""
     if len(rows) <= _MAX_ROWS:
         return rows, ""
     return rows[:_MAX_ROWS], para(ctx.t["more_rows"].format(n=len(rows) - _MAX_ROWS, file=file), "small")
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
     """Data as text; empty for None / NaN."""
     if value is None:
         return ""
@@ -131,7 +144,7 @@ def key_figures(ctx: Ctx) -> Safe:
             total, protected = summary
             cards.append((ctx.ha(total), t["key_new"]))
             share = f" ({ctx.pct(protected / total)})" if total > 0 else ""
-            cards.append((ctx.ha(protected) + share, t["key_an"]))
+            cards.append((ctx.ha(protected), t["key_an"] + share))
     if d.alerts is not None:
         cards.append((ctx.num(len(d.alerts)), t["key_alerts"]))
     if d.units is not None:
@@ -164,7 +177,7 @@ def footer(ctx: Ctx, now: dt.datetime) -> Safe:
 
 def _why_units(ctx: Ctx) -> str:
     role = "units" if "units" in ctx.data.problems or "scores" not in ctx.data.problems else "scores"
-    return _why(ctx, role, recipe_key="why_scores_recipe", recipe_has="scoring")
+    return why(ctx, role, recipe_key="why_scores_recipe", recipe_has="scoring")
 
 
 def scores(ctx: Ctx) -> Section:
@@ -199,24 +212,34 @@ def _unit_cells(ctx: Ctx, row: pd.Series) -> list[Any]:
 def _top_table(ctx: Ctx, units: pd.DataFrame) -> str:
     t = ctx.t
     rows = []
-    for position, (_, row) in enumerate(figs._ranked(units).head(10).iterrows(), start=1):
+    for position, (_, row) in enumerate(figs.ranked(units).head(10).iterrows(), start=1):
         rank = pd.to_numeric(pd.Series([row.get("rank")]), errors="coerce").iat[0]
         reliability = row.get("reliability")
         rows.append([ctx.num(rank if pd.notna(rank) else position), *_unit_cells(ctx, row),
-                     ctx.num(row.get("score"), 1), ctx.pct(reliability)])
+                     ctx.num(row.get("score"), 1), format_percent(reliability, ctx.lang, 0)])
     heads = [t["col_rank"], t["col_unit"], t["col_type"], t["col_area"], t["col_score"], t["col_rel"]]
     return f"<h3>{esc(t['top_table'])}</h3>" + table(heads, rows, numeric=(0, 3, 4, 5))
 
 
 def _excluded_table(ctx: Ctx, units: pd.DataFrame) -> str:
+    """Excluded units summarised by reason: how many, how many hectares."""
     t = ctx.t
     excluded = units[figs.excluded_mask(units)]
     if excluded.empty:
         return ""
-    rows = [[*_unit_cells(ctx, row), _text(row.get("exclusion"))] for _, row in excluded.iterrows()]
-    rows, more = _limited(rows, ctx, FILES["units"])
-    heads = [t["col_unit"], t["col_type"], t["col_area"], t["col_reason"]]
-    return f"<h3>{esc(t['excl_table'])}</h3>" + table(heads, rows, numeric=(2,)) + more
+    reasons = excluded["exclusion"].map(text_of) if "exclusion" in excluded.columns else \
+        pd.Series("", index=excluded.index)
+    if "area_ha" in excluded.columns:
+        areas = pd.to_numeric(excluded["area_ha"], errors="coerce")
+    else:
+        areas = pd.Series(excluded.geometry.area / 10_000 if "geometry" in excluded.columns else np.nan,
+                          index=excluded.index)
+    groups = pd.DataFrame({"reason": reasons.replace("", "—"), "area": areas}).groupby("reason")
+    summary = groups.agg(n=("area", "size"), area=("area", "sum")).sort_values("area", ascending=False)
+    rows = [[reason, ctx.num(row["n"]), ctx.ha(row["area"])] for reason, row in summary.iterrows()]
+    total = [t["total"], ctx.num(summary["n"].sum()), ctx.ha(summary["area"].sum())]
+    heads = [t["col_reason"], t["col_units"], t["col_area"]]
+    return f"<h3>{esc(t['excl_table'])}</h3>" + table(heads, rows, numeric=(1, 2), total=total)
 
 
 def _sensitivity_table(ctx: Ctx, frame: pd.DataFrame) -> str:
@@ -232,7 +255,7 @@ def _sensitivity_table(ctx: Ctx, frame: pd.DataFrame) -> str:
         ranks = " – ".join(_rank_text(ctx, row.get(cols[k])) for k in ("rank_min", "rank_median", "rank_max")
                            if cols[k])
         share = row.get(cols["top_k_share"]) if cols["top_k_share"] else None
-        rows.append([_text(row["_name"]), ranks, ctx.pct(share)])
+        rows.append([text_of(row["_name"]), ranks, format_percent(share, ctx.lang, 0)])
     heads = [t["col_unit"], t["col_ranks"], t["col_topk"]]
     return (f"<h3>{esc(t['sens_table'])}</h3>" + table(heads, rows, numeric=(1, 2))
             + para(t["sens_caption"], "small"))
@@ -243,14 +266,14 @@ def _sensitivity_names(frame: pd.DataFrame, units: pd.DataFrame | None) -> pd.Se
     column = find_column(frame, ("unit", "LIBELLE", "unite", "name"))
     if column is not None:
         return frame[column].astype("string")
-    for key in ("unit_id", "rank"):
-        if key in frame.columns and units is not None and key in units.columns:
-            lookup = {str(k): figs.unit_name(row) for k, (_, row) in zip(units[key], units.iterrows(), strict=True)
-                      if pd.notna(k)}
-            return frame[key].map(lambda v: lookup.get(str(v), _text(v)))
-        if key == "unit_id" and key in frame.columns:
-            return frame[key].astype("string")
-    return None
+    key = next((k for k in ("unit_id", "rank") if k in frame.columns), None)
+    if key is None:
+        return None
+    if units is None or key not in units.columns:
+        return frame[key].astype("string") if key == "unit_id" else None
+    lookup = {str(k): figs.unit_name(row) for k, (_, row) in zip(units[key], units.iterrows(), strict=True)
+              if pd.notna(k)}
+    return frame[key].map(lambda v: lookup.get(str(v), text_of(v)))
 
 
 def _rank_text(ctx: Ctx, value: Any) -> str:
@@ -274,7 +297,7 @@ def contributions(ctx: Ctx) -> Section:
     return section
 
 
-# ---------------------------------------------------------------- change alerts and ZAN
+# ---------------------------------------------------------------- change alerts
 
 
 def change(ctx: Ctx) -> Section:
@@ -282,13 +305,12 @@ def change(ctx: Ctx) -> Section:
     t, d = ctx.t, ctx.data
     section = Section("changements", t["change"])
     if d.alerts is None:
-        section.missing = _why(ctx, "alerts", recipe_key="why_change_recipe", recipe_has="imagery")
+        section.missing = why(ctx, "alerts", recipe_key="why_change_recipe", recipe_has="imagery")
         return section
     png = figs.change_map(d.alerts, d.zoning, lang=ctx.lang, source=ctx.source)
     section.figures["carte_alertes.png"] = png
     parts = [figure(png, t["map_change_title"], t["change_caption"]), note(t["alert_note"])]
-    if not d.alerts.empty:
-        parts.append(_alerts_table(ctx))
+    parts.append(para(t["no_alerts"]) if d.alerts.empty else _alerts_table(ctx))
     if d.classes is not None:
         parts.append(_classes_table(ctx, d.classes))
     section.body = "".join(parts)
@@ -297,131 +319,38 @@ def change(ctx: Ctx) -> Section:
 
 def _alerts_table(ctx: Ctx) -> str:
     t, alerts = ctx.t, ctx.data.alerts
-    zones = alert_zones(alerts, ctx.data.zoning) if ctx.data.zoning is not None else [[] for _ in range(len(alerts))]
+    zoning = ctx.data.zoning
+    zones = alert_zones(alerts, zoning) if zoning is not None else [[] for _ in range(len(alerts))]
     names = CHANGE_NAMES[ctx.lang]
     rows = []
     for number, ((_, row), touched) in enumerate(zip(alerts.iterrows(), zones, strict=True), start=1):
-        kind = pd.to_numeric(pd.Series([row.get("class")]), errors="coerce").iat[0]
-        label = names.get(int(kind), _text(row.get("class_name"))) if pd.notna(kind) else _text(row.get("class_name"))
+        label = _class_label(row, names, "class_name")
         area = row.get("area_ha", row.geometry.area / 10_000)
         where = ", ".join(f"{name} ({kind_})" for name, kind_ in touched) or t["outside"]
         ndvi = f"{ctx.num(row.get('mean_before'), 2)} → {ctx.num(row.get('mean_after'), 2)}"
         first = row.get("first_seen")
         rows.append([ctx.num(number), label, ctx.ha(area), where,
                      format_date(first, ctx.lang) if pd.notna(first) else "—", ndvi])
-    rows, more = _limited(rows, ctx, FILES["alerts"])
+    rows, more = limited(rows, ctx, FILES["alerts"])
     heads = [t["col_no"], t["col_class"], t["col_area"], t["col_zone"], t["col_first"], t["col_ndvi"]]
     return f"<h3>{esc(t['alerts_table'])}</h3>" + table(heads, rows, numeric=(0, 2, 5)) + more
+
+
+def _class_label(row: pd.Series, names: dict[int, str], name_column: str) -> str:
+    """The translated name of a change class (the file's own name for unknown codes)."""
+    kind = pd.to_numeric(pd.Series([row.get("class")]), errors="coerce").iat[0]
+    fallback = text_of(row.get(name_column))
+    return names.get(int(kind), fallback) if pd.notna(kind) else fallback
 
 
 def _classes_table(ctx: Ctx, frame: pd.DataFrame) -> str:
     t, names = ctx.t, CHANGE_NAMES[ctx.lang]
     rows = []
     for _, row in frame.iterrows():
-        kind = pd.to_numeric(pd.Series([row.get("class")]), errors="coerce").iat[0]
-        label = names.get(int(kind), _text(row.get("name"))) if pd.notna(kind) else _text(row.get("name"))
+        label = _class_label(row, names, "name")
         rows.append([label, ctx.ha(row.get("area_ha")), ctx.num(row.get("pixels"))])
     heads = [t["col_class"], t["col_area"], t["col_pixels"]]
     return f"<h3>{esc(t['class_table'])}</h3>" + table(heads, rows, numeric=(1, 2))
-
-
-def zan(ctx: Ctx) -> Section:
-    """New artificial surface by commune, zone type and year, with the share in A and N zones."""
-    t, d = ctx.t, ctx.data
-    section = Section("zan", t["zan"])
-    if d.zan is None:
-        section.missing = (_why(ctx, "zan") if "zan" in d.problems else t["why_zan"])
-        return section
-    parts: list[str] = [para(t["zan_caption_csv" if d.zan_from == "csv" else "zan_caption_alerts"], "small")]
-    if d.zan.empty:
-        parts.append(para(t["zan_none"]))
-    else:
-        parts.append(_zan_table(ctx, d.zan))
-        summary = zan_summary(d.zan)
-        if summary is not None and summary[0] > 0:
-            total, protected = summary
-            parts.append(para(t["zan_an"].format(ha=ctx.ha(protected), share=ctx.pct(protected / total),
-                                                 total=ctx.ha(total))))
-    section.body = "".join(parts)
-    return section
-
-
-_ZAN_TEXT = {"commune": "col_commune", "typezone": "col_type", "year": "col_year", "annee": "col_year",
-             "period": "col_period", "zones": "col_zone"}
-_ZAN_NUMBERS = {"area_ha": "col_area", "n_alerts": "col_alerts", "share": "col_share",
-                "share_of_total": "col_share", "share_a_n": "col_share_an"}
-
-
-def _zan_table(ctx: Ctx, frame: pd.DataFrame) -> str:
-    """The ZAN table, long (one row per TYPEZONE) or wide (``area_ha_<TYPEZONE>`` columns), with a total row."""
-    columns = [str(c) for c in frame.columns]
-    frame = frame.set_axis(columns, axis=1)
-    kinds = {c: _zan_kind(c, frame[c]) for c in columns}
-    heads = [_zan_head(ctx, c) for c in columns]
-    rows = [[_zan_cell(ctx, c, kinds[c], row[c]) for c in columns] for _, row in frame.iterrows()]
-    rows, more = _limited(rows, ctx, FILES["zan"] if ctx.data.zan_from == "csv" else FILES["alerts"])
-    numeric = [i for i, c in enumerate(columns) if kinds[c] != "text"]
-    return table(heads, rows, numeric=numeric, total=_zan_total(ctx, frame, kinds)) + more
-
-
-def _zan_kind(column: str, values: pd.Series) -> str:
-    name = column.lower()
-    if name in _ZAN_TEXT or not pd.api.types.is_numeric_dtype(values):
-        return "text"
-    if name.endswith("_ha") or name.startswith("area_ha"):
-        return "area"
-    if "share" in name or "part" in name or name.endswith("_pct"):
-        return "fraction" if pd.to_numeric(values, errors="coerce").abs().max() <= 1 else "percent"
-    return "count" if name.startswith("n_") else "number"
-
-
-def _zan_head(ctx: Ctx, column: str) -> str:
-    t, name = ctx.t, column.lower()
-    if name in _ZAN_TEXT:
-        return t[_ZAN_TEXT[name]]
-    if name in _ZAN_NUMBERS:
-        return t[_ZAN_NUMBERS[name]]
-    if name.startswith("area_ha_"):
-        code_ = column[len("area_ha_"):]
-        return t["of_which"].format(what=t["outside"] if code_ == "outside" else code_)
-    return column
-
-
-def _zan_cell(ctx: Ctx, column: str, kind: str, value: Any) -> str:
-    if column.lower() == "typezone":
-        return typezone_label(value, ctx.lang) if _text(value) else ctx.t["outside"]
-    if kind == "text":
-        return _text(value)
-    if kind == "area":
-        return ctx.ha(value)
-    if kind == "fraction":
-        return ctx.pct(value)
-    if kind == "percent":
-        return f"{ctx.num(value, 1)}\u202f%" if ctx.lang == "fr" else f"{ctx.num(value, 1)}%"
-    number = pd.to_numeric(pd.Series([value]), errors="coerce").iat[0]
-    return ctx.num(number, 0 if kind == "count" or (pd.notna(number) and float(number).is_integer()) else 2)
-
-
-def _zan_total(ctx: Ctx, frame: pd.DataFrame, kinds: dict[str, str]) -> list[str] | None:
-    summary = zan_summary(frame)
-    if summary is None:
-        return None
-    total, protected = summary
-    cells = []
-    for column, kind in kinds.items():
-        values = pd.to_numeric(frame[column], errors="coerce")
-        if kind == "area":
-            cells.append(ctx.ha(values.sum()))
-        elif kind == "count":
-            cells.append(ctx.num(values.sum()))
-        elif column.lower() == "share_a_n" and total > 0:
-            cells.append(ctx.pct(protected / total))
-        elif kind in ("fraction", "percent") and column.lower() in ("share", "share_of_total"):
-            cells.append(ctx.pct(1.0))
-        else:
-            cells.append("")
-    cells[0] = ctx.t["total"]
-    return cells
 
 
 # ---------------------------------------------------------------- NDVI
@@ -435,9 +364,11 @@ def ndvi(ctx: Ctx) -> Section:
     section = Section("ndvi", t["ndvi"])
     if d.ndvi_zones is None and d.ndvi_parcels is None:
         problems = [r for r in ("ndvi_zones", "ndvi_parcels") if r in d.problems]
-        section.missing = _why(ctx, problems[0]) if problems else t["why_ndvi"]
+        section.missing = why(ctx, problems[0]) if problems else t["why_ndvi"]
         return section
-    periods, parts = d.recipe.get("periods") or {}, []
+    periods = d.recipe.get("periods") or {}
+    parts = [absent(t[f"{role}_title"], why(ctx, role)) for role in ("ndvi_zones", "ndvi_parcels")
+             if role in d.problems]
     if d.ndvi_zones is not None:
         found = ndvi_zone_series(d.ndvi_zones, d.zoning)
         if found is None:
@@ -460,160 +391,3 @@ def ndvi(ctx: Ctx) -> Section:
     return section
 
 
-# ---------------------------------------------------------------- PLU validation
-
-
-def plu(ctx: Ctx) -> Section:
-    """Counts by zone type, overlaps, gaps, repairs, checks and encodings of the PLU."""
-    t, report = ctx.t, ctx.data.validation
-    section = Section("plu", t["plu"])
-    if report is None:
-        has_plu = bool((ctx.data.recipe.get("territory") or {}).get("plu"))
-        section.missing = _why(ctx, "validation") if has_plu or "validation" in ctx.data.problems else t["why_plu"]
-        return section
-    verdict = t["blocking"] if report.get("blocking") else t["not_blocking"]
-    parts = [para(t["plu_summary"].format(version=report.get("cnig_version") or "?", verdict=verdict))]
-    if report.get("blocking"):
-        parts[0] = note(t["plu_summary"].format(version=report.get("cnig_version") or "?", verdict=verdict))
-    parts += [_counts_table(ctx, report), _topology(ctx, report), _issues_table(ctx, report),
-              _encodings_table(ctx, report)]
-    section.body = "".join(parts)
-    return section
-
-
-def _counts_table(ctx: Ctx, report: dict[str, Any]) -> str:
-    t = ctx.t
-    counts = report.get("counts_by_typezone") or []
-    rows = [[typezone_label(r.get("TYPEZONE"), ctx.lang), ctx.num(r.get("n")), ctx.ha(r.get("area_ha"))]
-            for r in counts]
-    total = [t["total"], ctx.num(sum(float(r.get("n") or 0) for r in counts)),
-             ctx.ha(sum(float(r.get("area_ha") or 0) for r in counts))]
-    return f"<h3>{esc(t['plu_counts'])}</h3>" + table([t["col_type"], t["col_n"], t["col_area"]], rows,
-                                                      numeric=(1, 2), total=total)
-
-
-def _topology(ctx: Ctx, report: dict[str, Any]) -> str:
-    t, lang = ctx.t, ctx.lang
-    overlaps, gaps = report.get("overlaps") or {}, report.get("gaps") or {}
-    repairs = [f"{ISSUE_NAMES[lang].get(i['code'], i['code'])} ({i.get('layer', '')}) : {ctx.num(i.get('count'))}"
-               if lang == "fr" else
-               f"{ISSUE_NAMES[lang].get(i['code'], i['code'])} ({i.get('layer', '')}): {ctx.num(i.get('count'))}"
-               for i in report.get("issues") or [] if i.get("severity") == "info"
-               and i.get("code") in ("z_coordinates", "invalid_geometry", "encoding_repaired")]
-    fixed = sum(int(e.get("mojibake_fixed") or 0) for e in (report.get("encodings") or {}).values())
-    if fixed:
-        repairs.append(f"{ISSUE_NAMES[lang]['encoding_repaired']} : {ctx.num(fixed)}")
-    rows = [[t["overlaps"], t["pairs"].format(n=ctx.num(overlaps.get("count")),
-                                              area=ctx.ha((overlaps.get("area_m2") or 0) / 10_000))],
-            [t["gaps"], t["holes"].format(n=ctx.num(gaps.get("count")),
-                                          area=format_number(gaps.get("area_m2"), 1, lang, "m²"))],
-            [t["repairs"], " · ".join(repairs) or t["none"]]]
-    return table(["", ""], rows).replace("<thead><tr><th></th><th></th></tr></thead>", "")
-
-
-def _issues_table(ctx: Ctx, report: dict[str, Any]) -> str:
-    t, names = ctx.t, ISSUE_NAMES[ctx.lang]
-    order = {"error": 0, "warning": 1, "info": 2}
-    issues = sorted(report.get("issues") or [], key=lambda i: order.get(i.get("severity"), 3))
-    rows = [[t.get(f"severity_{i.get('severity')}", _text(i.get("severity"))), names.get(i.get("code"), i.get("code")),
-             _text(i.get("layer")), ctx.num(i.get("count")),
-             format_number(i.get("area_m2"), 0, ctx.lang, "m²") if i.get("area_m2") is not None else "",
-             _text(i.get("message"))] for i in issues]
-    rows, more = _limited(rows, ctx, FILES["validation"])
-    heads = [t["col_severity"], t["col_check"], t["col_layer"], t["col_n"], t["col_area"], t["col_message"]]
-    return f"<h3>{esc(t['plu_issues'])}</h3>" + table(heads, rows, numeric=(3, 4)) + more
-
-
-def _encodings_table(ctx: Ctx, report: dict[str, Any]) -> str:
-    t = ctx.t
-    encodings = report.get("encodings") or {}
-    if not encodings:
-        return ""
-    rows = [[layer, _text(e.get("declared")) or "—", _text(e.get("found")) or "—", ctx.num(e.get("mojibake_fixed"))]
-            for layer, e in encodings.items()]
-    heads = [t["col_layer"], t["col_declared"], t["col_found"], t["col_fixed"]]
-    return f"<h3>{esc(t['plu_enc'])}</h3>" + table(heads, rows, numeric=(3,))
-
-
-# ---------------------------------------------------------------- provenance
-
-
-def provenance(ctx: Ctx) -> Section:
-    """Recipe, dates, steps, inputs with checksums, imagery items, outputs, software, warnings."""
-    t, m = ctx.t, ctx.data.manifest
-    recipe = ctx.data.recipe
-    section = Section("provenance", t["prov"])
-    sha = m.get("recipe_sha256")
-    recipe_cells = [f"{recipe.get('name', '?')} — {recipe.get('title') or ''}".rstrip(" —"),
-                    Path(str(m.get("recipe_file") or "")).name or "—"]
-    times = f"{format_date(m.get('started'), ctx.lang, time=True)} → {format_date(m.get('finished'), ctx.lang, time=True)}"
-    rows = [[t["prov_recipe"], " · ".join(recipe_cells)], [t["prov_times"], times]]
-    if sha:
-        rows.append(["SHA-256", code(str(sha)[:_SHA] + "…", sha)])
-    parts = [table(["", ""], rows).replace("<thead><tr><th></th><th></th></tr></thead>", ""),
-             _steps_table(ctx, m), _inputs_table(ctx, m), _items_table(ctx, m), _outputs_table(ctx, m),
-             _software(ctx, m)]
-    if m.get("warnings"):
-        items = "".join(f"<li>{esc(w)}</li>" for w in m["warnings"])
-        parts.append(f"<h3>{esc(t['prov_warnings'])}</h3><ul>{items}</ul>")
-    parts.append(para(t["prov_caption"], "small"))
-    section.body = "".join(parts)
-    return section
-
-
-def _sha_cell(value: Any) -> Any:
-    return code(str(value)[:_SHA] + "…", value) if value else "—"
-
-
-def _bytes(ctx: Ctx, size: Any) -> str:
-    units = ("o", "ko", "Mo", "Go") if ctx.lang == "fr" else ("B", "kB", "MB", "GB")
-    number, unit = float(size or 0), 0
-    while number >= 1000 and unit < len(units) - 1:
-        number, unit = number / 1000, unit + 1
-    return format_number(number, 0 if unit == 0 else 1, ctx.lang, units[unit])
-
-
-def _steps_table(ctx: Ctx, m: dict[str, Any]) -> str:
-    t = ctx.t
-    rows = [[_text(s.get("name")), f"{format_number(s.get('seconds'), 1, ctx.lang, 's')}"
-             + (f" {t['cached']}" if s.get("cached") else "")] for s in m.get("steps") or []]
-    return f"<h3>{esc(t['prov_steps'])}</h3>" + table([t["col_step"], t["col_seconds"]], rows, numeric=(1,)) \
-        if rows else ""
-
-
-def _inputs_table(ctx: Ctx, m: dict[str, Any]) -> str:
-    t = ctx.t
-    rows = [[_text(i.get("role")), code(Path(str(i.get("path"))).name, i.get("path")), _sha_cell(i.get("sha256")),
-             _bytes(ctx, i.get("bytes"))] for i in m.get("inputs") or []]
-    heads = [t["col_role"], t["col_path"], t["col_sha"], t["col_size"]]
-    return f"<h3>{esc(t['prov_inputs'])}</h3>" + table(heads, rows, numeric=(3,)) if rows else ""
-
-
-def _items_table(ctx: Ctx, m: dict[str, Any]) -> str:
-    t = ctx.t
-    rows = [[code(_text(i.get("id"))), format_date(i.get("datetime"), ctx.lang), _text(i.get("collection")),
-             _text(i.get("processing_baseline")) or "—", format_number(i.get("scale"), 4, ctx.lang),
-             format_number(i.get("offset"), 2, ctx.lang)] for i in m.get("items") or []]
-    heads = [t["col_id"], t["col_date"], t["col_collection"], t["col_baseline"], t["col_scale"], t["col_offset"]]
-    return f"<h3>{esc(t['prov_items'])}</h3>" + table(heads, rows, numeric=(3, 4, 5)) if rows else ""
-
-
-def _outputs_table(ctx: Ctx, m: dict[str, Any]) -> str:
-    t = ctx.t
-    rows = [[code(_text(o.get("path"))), _sha_cell(o.get("sha256")), _bytes(ctx, o.get("bytes"))]
-            for o in m.get("outputs") or []]
-    heads = [t["col_path"], t["col_sha"], t["col_size"]]
-    return f"<h3>{esc(t['prov_outputs'])}</h3>" + table(heads, rows, numeric=(2,)) if rows else ""
-
-
-def _software(ctx: Ctx, m: dict[str, Any]) -> str:
-    items = "".join(f"<div>{esc(name)} <code>{esc(version)}</code></div>"
-                    for name, version in (m.get("software") or {}).items())
-    return f"<h3>{esc(ctx.t['prov_soft'])}</h3><div class=\"soft\">{items}</div>" if items else ""
-
-
-#: Section builders in report order, with the TEXT key of their title.
-SECTIONS: tuple[tuple[str, Callable[[Ctx], Section]], ...] = (
-    ("scores", scores), ("contrib", contributions), ("change", change), ("zan", zan), ("ndvi", ndvi),
-    ("plu", plu), ("prov", provenance),
-)

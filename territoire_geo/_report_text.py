@@ -24,7 +24,7 @@ TEXT: dict[str, dict[str, str]] = {
     "fr": {
         "kicker": "Rapport de suivi territorial", "default_title": "Rapport du run {name}",
         "territory": "Territoire", "insee": "commune(s) INSEE {codes}", "periods": "Comparaison {before} → {after}",
-        "run_done": "Run terminé le {date}", "generated": "Rapport généré le {date} avec territoire_geo {version}",
+        "run_done": "Traitement terminé le {date}", "generated": "Rapport généré le {date} avec territoire_geo {version}",
         "contents": "Sommaire", "absent_tag": "absente", "absent": "Section absente",
         "scene_link": "Scène 3D interactive (fichier du même dossier que ce rapport) :",
         "key": "Chiffres clés", "key_new": "Nouvelles surfaces artificialisées (alertes)",
@@ -42,7 +42,7 @@ TEXT: dict[str, dict[str, str]] = {
         "top_table": "Unités les mieux classées", "sens_table": "Robustesse du classement (analyse de sensibilité)",
         "sens_caption": "Rangs obtenus en faisant varier les poids des critères : un écart min–max faible et une "
                         "part élevée dans le top signalent un classement robuste.",
-        "excl_table": "Unités exclues et motif",
+        "excl_table": "Unités exclues, par motif", "col_units": "Unités",
         "contrib_title": "Contribution de chaque critère au score",
         "contrib_caption": "Chaque barre détaille le score d'une unité : la longueur de chaque segment est la part "
                            "apportée par un critère ; le nombre à droite est le score total.",
@@ -61,10 +61,12 @@ TEXT: dict[str, dict[str, str]] = {
                               "fichier artificialisation.csv. Ce n'est pas la mesure officielle (OCS GE).",
         "zan_an": "En zones agricoles (A) et naturelles (N) : {ha}, soit {share} du total ({total}).",
         "zan_none": "Aucune nouvelle surface artificialisée détectée.",
+        "no_alerts": "Aucune alerte de changement sur la période.",
         "ndvi_zones_title": "NDVI moyen par type de zone", "ndvi_zone_title": "NDVI moyen par zone",
         "ndvi_parcels_title": "NDVI moyen des parcelles RPG par groupe de cultures",
         "ndvi_caption": "Moyenne de l'indice de végétation (NDVI, de −1 à 1 ; plus haut = plus de végétation "
-                        "verte) à chaque date d'image sans nuage. Bandes grises : périodes comparées.",
+                        "verte) à chaque date d'image sans nuage. Fond gris : période « après », comparée à la "
+                        "période « avant ».",
         "ndvi_parcels_caption": "Ligne : moyenne des parcelles du groupe ; bande : de la parcelle la plus basse "
                                 "à la plus haute.",
         "ndvi_y": "NDVI moyen", "before": "avant", "after": "après",
@@ -72,7 +74,7 @@ TEXT: dict[str, dict[str, str]] = {
                        "en l'état", "not_blocking": "aucune erreur bloquante",
         "plu_counts": "Zones par type", "plu_issues": "Contrôles", "plu_enc": "Encodage des fichiers",
         "overlaps": "Chevauchements", "gaps": "Trous dans le zonage", "repairs": "Réparations à la lecture",
-        "pairs": "{n} paire(s) de zones, {area}", "holes": "{n} trou(s), {area}",
+        "in_layers": "{n} couche(s)", "pairs": "{n} paire(s) de zones, {area}", "holes": "{n} trou(s), {area}",
         "prov_recipe": "Recette", "prov_times": "Début / fin", "prov_inputs": "Données d'entrée",
         "prov_items": "Images satellite utilisées", "prov_soft": "Logiciels", "prov_outputs": "Fichiers produits",
         "prov_steps": "Étapes", "prov_warnings": "Avertissements du run", "cached": "(cache)",
@@ -112,7 +114,7 @@ TEXT: dict[str, dict[str, str]] = {
     "en": {
         "kicker": "Territory monitoring report", "default_title": "Report of run {name}",
         "territory": "Territory", "insee": "INSEE commune(s) {codes}", "periods": "Comparison {before} → {after}",
-        "run_done": "Run finished on {date}", "generated": "Report generated on {date} with territoire_geo {version}",
+        "run_done": "Processing finished on {date}", "generated": "Report generated on {date} with territoire_geo {version}",
         "contents": "Contents", "absent_tag": "not available", "absent": "Section not available",
         "scene_link": "Interactive 3D scene (a file in the same folder as this report):",
         "key": "Key figures", "key_new": "New artificial surface (alerts)", "key_an": "of which in A and N zones",
@@ -128,7 +130,7 @@ TEXT: dict[str, dict[str, str]] = {
         "top_table": "Top-ranked units", "sens_table": "Ranking robustness (sensitivity analysis)",
         "sens_caption": "Ranks obtained when the criterion weights vary: a narrow min–max range and a high "
                         "top-k share mean a robust ranking.",
-        "excl_table": "Excluded units and reason",
+        "excl_table": "Excluded units, by reason", "col_units": "Units",
         "contrib_title": "Contribution of each criterion to the score",
         "contrib_caption": "Each bar breaks a unit's score down: each segment is the part brought by one "
                            "criterion; the number on the right is the total score.",
@@ -147,17 +149,18 @@ TEXT: dict[str, dict[str, str]] = {
                               "artificialisation.csv. This is not the official measure (OCS GE).",
         "zan_an": "In agricultural (A) and natural (N) zones: {ha}, i.e. {share} of the total ({total}).",
         "zan_none": "No new artificial surface detected.",
+        "no_alerts": "No change alert over the period.",
         "ndvi_zones_title": "Mean NDVI by zone type", "ndvi_zone_title": "Mean NDVI by zone",
         "ndvi_parcels_title": "Mean NDVI of RPG parcels by crop group",
         "ndvi_caption": "Mean vegetation index (NDVI, −1 to 1; higher = more green vegetation) at each cloud-free "
-                        "image date. Grey bands: the compared periods.",
+                        "image date. Grey background: the 'after' period, compared with the 'before' period.",
         "ndvi_parcels_caption": "Line: mean of the group's parcels; band: from the lowest to the highest parcel.",
         "ndvi_y": "Mean NDVI", "before": "before", "after": "after",
         "plu_summary": "CNIG standard {version} · {verdict}", "blocking": "blocking errors: the file cannot be used "
                        "as is", "not_blocking": "no blocking error",
         "plu_counts": "Zones by type", "plu_issues": "Checks", "plu_enc": "File encodings",
         "overlaps": "Overlaps", "gaps": "Holes in the zoning", "repairs": "Repairs when reading",
-        "pairs": "{n} zone pair(s), {area}", "holes": "{n} hole(s), {area}",
+        "in_layers": "{n} layer(s)", "pairs": "{n} zone pair(s), {area}", "holes": "{n} hole(s), {area}",
         "prov_recipe": "Recipe", "prov_times": "Start / end", "prov_inputs": "Input data",
         "prov_items": "Satellite images used", "prov_soft": "Software", "prov_outputs": "Files produced",
         "prov_steps": "Steps", "prov_warnings": "Run warnings", "cached": "(cache)",

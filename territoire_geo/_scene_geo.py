@@ -121,8 +121,12 @@ def line_paths(geoms: Iterable[Any]) -> list[list[list[float]]]:
 
 
 def scene_bounds(frames: Iterable[gpd.GeoDataFrame | None]) -> tuple[float, float, float, float] | None:
-    """(west, south, east, north) in EPSG:4326 of all non-empty frames, or None."""
-    boxes = [f.to_crs(WGS84).total_bounds for f in frames if f is not None and len(f)]
+    """(west, south, east, north) in EPSG:4326 of all non-empty frames, or None (DataError if a CRS is missing)."""
+    present = [f for f in frames if f is not None and len(f)]
+    for frame in present:
+        if getattr(frame, "crs", None) is None:
+            raise DataError("a layer has no CRS; set it with .set_crs(...) before building a scene")
+    boxes = [f.to_crs(WGS84).total_bounds for f in present]
     boxes = [b for b in boxes if np.all(np.isfinite(b))]
     if not boxes:
         return None

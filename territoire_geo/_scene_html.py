@@ -148,6 +148,14 @@ def _script_safe(js: str) -> str:
     return js.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
 
 
+def _toggles_html(labels: Sequence[str], lang: str) -> str:
+    if not labels:
+        return ""
+    boxes = "".join(f'<label class="tg-item"><input type="checkbox" checked data-toggle="{i}">'
+                    f"<span>{html.escape(label)}</span></label>" for i, label in enumerate(labels))
+    return f'<details class="tg-toggles"><summary>{html.escape(TEXT[lang]["show"])}</summary>{boxes}</details>'
+
+
 def _legend_html(entries: Sequence[dict[str, Any]], lang: str) -> str:
     e = html.escape
     items = [f"<h2>{e(TEXT[lang]['legend'])}</h2>"]
@@ -186,7 +194,8 @@ def _csp(scripts: Sequence[str], basemap: bool) -> str:
 
 
 def render_page(*, title: str, lang: str, scene: dict[str, Any], bundle: DeckBundle, legend: Sequence[dict[str, Any]],
-                presets: Sequence[dict[str, Any]], source_line: str, basemap: bool) -> str:
+                presets: Sequence[dict[str, Any]], source_line: str, basemap: bool,
+                toggles: Sequence[str] = ()) -> str:
     """The complete HTML text of a scene page."""
     from territoire_geo import __version__
 
@@ -209,8 +218,8 @@ def render_page(*, title: str, lang: str, scene: dict[str, Any], bundle: DeckBun
         '<div id="tg-map"></div>\n'
         f'<header class="tg-panel tg-head"><h1>{e(title)}</h1><p class="tg-help">{e(words["help"])}</p></header>\n'
         f"{_presets_html(presets, lang)}\n"
-        f'<aside class="tg-panel tg-legend">{_legend_html(legend, lang)}</aside>\n'
-        f'<footer class="tg-panel tg-source">{e(words["sources"])} : {e(source)}</footer>\n'
+        f'<aside class="tg-panel tg-legend">{_legend_html(legend, lang)}{_toggles_html(toggles, lang)}</aside>\n'
+        f'<footer class="tg-panel tg-source">{e(words["sources"])} {e(source)}</footer>\n'
         '<div id="tg-tooltip" class="tg-tooltip" role="tooltip" hidden></div>\n'
         f'<noscript><p class="tg-panel tg-noscript">{e(words["noscript"])}</p></noscript>\n'
         f'<script type="application/json" id="tg-scene">{safe_json(scene)}</script>\n'

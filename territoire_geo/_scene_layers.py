@@ -164,10 +164,12 @@ def units_part(units: gpd.GeoDataFrame, *, extrude: str | None, color_by: str | 
     return Part(layer, legend, [f for f, _ in fields], {"p": "polygon", "c": "palette"}), frame
 
 
-def units_fill_part(units: Part) -> Part:
-    """The units painted flat on the relief (same data as ``units``, shared in the page)."""
+def units_fill_part(units: Part, *, filled: bool = True) -> Part:
+    """The units painted flat on the relief (same data as ``units``, shared in the page); outlines only
+    when ``filled`` is false (a draped raster stays visible)."""
     layer = pdk.Layer("PolygonLayer", data="tg:units", id="units-ground", get_polygon="p", get_fill_color="c",
-                      extruded=False, stroked=True, get_line_color=[40, 40, 40, 200], line_width_min_pixels=1,
+                      extruded=False, stroked=True, filled=filled, get_line_color=[40, 40, 40, 200],
+                      line_width_min_pixels=1,
                       pickable=True, auto_highlight=True, highlight_color=[255, 255, 255, 110], opacity=0.9,
                       extensions=TERRAIN_EXTENSION)
     return Part(layer, [], units.tooltip, {}, units.tip_title)

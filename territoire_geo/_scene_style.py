@@ -40,11 +40,12 @@ TEXT: dict[str, dict[str, str]] = {
         "change": "Changement détecté", "change_type": "Nature", "before": "Avant", "after": "Après",
         "project_legend": "Projet (hauteur réelle des bâtiments)", "height_m": "Hauteur",
         "relief": "Relief : {source}, exagéré ×{exag}", "relief_flat": "Relief : {source} (non drapé)",
-        "context": "Contexte {n}", "name": "Nom", "legend": "Légende", "sources": "Sources",
+        "context": "Contexte {n}", "name": "Nom", "legend": "Légende", "sources": "Sources :",
         "generated": "Généré le {date} avec territoire_geo {version}", "presets": "Vues",
         "help": "Glisser : déplacer · Ctrl + glisser : pivoter · molette : zoomer · survoler : détails",
         "noscript": "Cette scène 3D a besoin de JavaScript et de WebGL.", "other": "autres",
         "basemap": "Fond de carte © contributeurs OpenStreetMap (connexion internet requise)",
+        "show": "Afficher", "blocks": "Blocs (score)", "ground": "Zones au sol", "relief_toggle": "Relief",
     },
     "en": {
         "title": "3D territory scene", "overview": "Overview", "top": "Top view", "project": "Project",
@@ -55,11 +56,12 @@ TEXT: dict[str, dict[str, str]] = {
         "change": "Detected change", "change_type": "Kind", "before": "Before", "after": "After",
         "project_legend": "Project (real building heights)", "height_m": "Height",
         "relief": "Relief: {source}, exaggerated ×{exag}", "relief_flat": "Relief: {source} (not draped)",
-        "context": "Context {n}", "name": "Name", "legend": "Legend", "sources": "Sources",
+        "context": "Context {n}", "name": "Name", "legend": "Legend", "sources": "Sources:",
         "generated": "Generated on {date} with territoire_geo {version}", "presets": "Views",
         "help": "Drag: pan · Ctrl + drag: rotate · wheel: zoom · hover: details",
         "noscript": "This 3D scene needs JavaScript and WebGL.", "other": "others",
         "basemap": "Basemap © OpenStreetMap contributors (needs an internet connection)",
+        "show": "Show", "blocks": "Blocks (score)", "ground": "Zones on the ground", "relief_toggle": "Relief",
     },
 }
 

@@ -60,7 +60,9 @@ def theil_sen_mann_kendall(values: np.ndarray, x: np.ndarray, *, min_obs: int = 
         ``slope, intercept, z, p`` (float32) and ``n`` (uint16), shaped ``values.shape[:-1]``.
     """
     shape = values.shape[:-1]
-    flat = np.ascontiguousarray(values.reshape(-1, values.shape[-1]), dtype=np.float64)
+    flat = np.ascontiguousarray(values.reshape(-1, values.shape[-1]))  # float64 only block by block
+    if flat.dtype.kind != "f":
+        flat = flat.astype(np.float64)
     xs = np.asarray(x, dtype=np.float64)
     kernel = _numba_kernel() if _use_numba(engine) else None
     if kernel is not None:
@@ -91,7 +93,8 @@ def _numpy_engine(flat: np.ndarray, x: np.ndarray, min_obs: int) -> np.ndarray:
     per_block = max(1, PAIR_BUDGET // max(steps * (steps - 1) // 2, 1))
     out = np.full((4, pixels), np.nan)
     for start in range(0, pixels, per_block):
-        out[:, start:start + per_block] = _numpy_block(flat[start:start + per_block], x, min_obs)
+        block = flat[start:start + per_block].astype(np.float64)
+        out[:, start:start + per_block] = _numpy_block(block, x, min_obs)
     return out
 
 
@@ -135,45 +138,103 @@ def _numba_kernel() -> Any:
         import numba
     except ImportError:  # optional dependency (extra "fast")
         return None
-    return numba.njit(cache=False, nogil=True)(_pixel_loop)
+    jit = numba.njit(cache=False, nogil=True)
+    return jit(_make_pixel_loop(jit(_select), jit(_median), jit(_insertion_sort)))
 
 
-def _pixel_loop(flat: np.ndarray, x: np.ndarray, min_obs: int, out: np.ndarray) -> None:  # pragma: no cover
-    pixels, steps = flat.shape
-    values = np.empty(steps)
-    xs = np.empty(steps)
-    slopes = np.empty(max(steps * (steps - 1) // 2, 1))
-    for k in range(pixels):
-        n = 0
-        for t in range(steps):
-            if not np.isnan(flat[k, t]):
-                values[n] = flat[k, t]
-                xs[n] = x[t]
-                n += 1
-        if n < min_obs:
-            continue
-        s = 0.0
-        count = 0
-        for i in range(n):
-            for j in range(i + 1, n):
-                d = values[j] - values[i]
-                s += (d > 0) - (d < 0)
-                if xs[j] != xs[i]:
-                    slopes[count] = d / (xs[j] - xs[i])
-                    count += 1
-        ordered = np.sort(values[:n])
-        tie_term = 0.0
-        run = 1
-        for i in range(1, n + 1):
-            if i < n and ordered[i] == ordered[i - 1]:
-                run += 1
-            else:
-                tie_term += run * (run - 1.0) * (2.0 * run + 5.0)
-                run = 1
-        var = (n * (n - 1.0) * (2.0 * n + 5.0) - tie_term) / 18.0
-        z = (s - np.sign(s)) / math.sqrt(var) if var > 0 else 0.0
-        slope = np.median(slopes[:count]) if count > 0 else np.nan
-        out[0, k] = slope
-        out[1, k] = np.median(values[:n]) - slope * np.median(xs[:n])
-        out[2, k] = z
-        out[3, k] = math.erfc(abs(z) / math.sqrt(2.0))
+def _select(a: np.ndarray, n: int, k: int) -> float:  # pragma: no cover - compiled by numba
+    """Reorder ``a[:n]`` in place so that ``a[k]`` is its k-th smallest value and ``a[:k] <= a[k]``; return it.
+
+    Wirth's selection (Hoare partition around ``a[k]``): O(n) on average, no allocation,
+    where ``np.median`` copies and sorts for every pixel.
+    """
+    low, high = 0, n - 1
+    while low < high:
+        pivot = a[k]
+        i, j = low, high
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while pivot < a[j]:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if j < k:
+            low = i
+        if k < i:
+            high = j
+    return a[k]
+
+
+def _median(a: np.ndarray, n: int, select: Any) -> float:  # pragma: no cover - compiled by numba
+    """Median of ``a[:n]`` (NaN-free; ``a`` is reordered), as :func:`numpy.median`."""
+    if n == 0:
+        return np.nan
+    k = n // 2
+    upper = select(a, n, k)
+    if n % 2:
+        return upper
+    lower = a[0]
+    for i in range(1, k):
+        lower = max(lower, a[i])
+    return (lower + upper) / 2.0
+
+
+def _insertion_sort(a: np.ndarray, n: int) -> None:  # pragma: no cover - compiled by numba
+    """Sort ``a[:n]`` in place (n is a few dozen dates: faster than a general sort)."""
+    for i in range(1, n):
+        value = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > value:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = value
+
+
+def _make_pixel_loop(select: Any, median: Any, insertion_sort: Any) -> Any:
+    """The per-pixel loop, closing over the compiled helpers (numba freezes them as constants)."""
+
+    def _pixel_loop(flat: np.ndarray, x: np.ndarray, min_obs: int, out: np.ndarray) -> None:  # pragma: no cover
+        pixels, steps = flat.shape
+        values = np.empty(steps)
+        xs = np.empty(steps)
+        slopes = np.empty(max(steps * (steps - 1) // 2, 1))
+        for k in range(pixels):
+            n = 0
+            for t in range(steps):
+                if not np.isnan(flat[k, t]):
+                    values[n] = flat[k, t]
+                    xs[n] = x[t]
+                    n += 1
+            if n < min_obs:
+                continue
+            s = 0.0
+            count = 0
+            for i in range(n):
+                for j in range(i + 1, n):
+                    d = values[j] - values[i]
+                    s += (d > 0) - (d < 0)
+                    if xs[j] != xs[i]:
+                        slopes[count] = d / (xs[j] - xs[i])
+                        count += 1
+            insertion_sort(values, n)
+            tie_term = 0.0
+            run = 1
+            for i in range(1, n + 1):
+                if i < n and values[i] == values[i - 1]:
+                    run += 1
+                else:
+                    tie_term += run * (run - 1.0) * (2.0 * run + 5.0)
+                    run = 1
+            var = (n * (n - 1.0) * (2.0 * n + 5.0) - tie_term) / 18.0
+            z = (s - np.sign(s)) / math.sqrt(var) if var > 0 else 0.0
+            slope = median(slopes, count, select) if count > 0 else np.nan
+            middle = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2.0
+            out[0, k] = slope
+            out[1, k] = middle - slope * median(xs, n, select)
+            out[2, k] = z
+            out[3, k] = math.erfc(abs(z) / math.sqrt(2.0))
+
+    return _pixel_loop

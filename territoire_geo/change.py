@@ -140,9 +140,12 @@ def difference(before: Any, after: Any) -> Any:
     -------
     Same type: the difference (lazy if the inputs are), named ``delta_<name>``.
     """
-    delta = _strip(after) - _strip(before)
     attrs = {"long_name": f"change in {getattr(after, 'name', None) or 'value'} (after - before)",
              "before_period": _period_text(before), "after_period": _period_text(after), "units": "1"}
+    before, after = _strip(before), _strip(after)
+    if isinstance(after, xr.Dataset):
+        before, after = (d.drop_vars("valid_count", errors="ignore") for d in (before, after))
+    delta = after - before
     if isinstance(delta, xr.DataArray):
         delta.attrs = attrs
         return delta.rename(f"delta_{after.name}" if after.name is not None else "delta")

@@ -412,20 +412,43 @@ def _kernel(
         env = {name: np.asarray(array, dtype=dtype) for name, array in zip(names, arrays, strict=True)}
         env.update({name: dtype.type(value) for name, value in constants.items() if name not in env})
         result = np.asarray(_eval(body, env, dtype), dtype=dtype)
-        return np.where(np.isinf(result), dtype.type(np.nan), result)
+        if result.ndim == 0 or not result.flags.writeable or any(
+                np.may_share_memory(result, value) for value in env.values()):
+            return np.where(np.isinf(result), dtype.type(np.nan), result)
+        np.copyto(result, dtype.type(np.nan), where=np.isinf(result))  # in place: one array less per block
+        return result
 
 
-def _safe_divide(numerator: Any, denominator: Any) -> np.ndarray:
-    numerator, denominator = np.broadcast_arrays(numerator, denominator)
-    out = np.full(numerator.shape, np.nan, dtype=np.result_type(numerator, denominator))
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
+def _safe_divide(numerator: Any, denominator: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """``numerator / denominator`` with NaN where the denominator is 0 (one pass when there is no 0)."""
+    zero = np.equal(denominator, 0)  # before dividing: ``out`` may be the denominator
+    result = np.divide(numerator, denominator, out=out)
+    return np.where(zero, np.nan, result).astype(result.dtype, copy=False) if np.any(zero) else result
+
+
+def _binary(op: type[ast.operator], left: Any, right: Any, env: dict[str, Any]) -> Any:
+    """Apply ``op``, writing into an operand that is a temporary of this evaluation when one fits.
+
+    Saves one block-sized allocation per arithmetic operator (a fresh allocation costs
+    a page fault per 4 KiB on first touch). Inputs (``env`` values) are never written.
+    """
+    func = _BINARY[op]
+    if op not in _IN_PLACE:
+        return func(left, right)
+    for scratch in (left, right):
+        if (isinstance(scratch, np.ndarray) and scratch.flags.writeable and scratch.flags.owndata
+                and not any(scratch is value for value in env.values())
+                and scratch.shape == np.broadcast_shapes(np.shape(left), np.shape(right))
+                and scratch.dtype == np.result_type(left, right)):
+            return func(left, right, out=scratch)
+    return func(left, right)
 
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: _safe_divide,
     ast.Pow: np.power, ast.BitAnd: np.logical_and, ast.BitOr: np.logical_or,
 }
+_IN_PLACE = frozenset({ast.Add, ast.Sub, ast.Mult, ast.Div})
 _CALLS: dict[str, Callable[..., Any]] = {
     "abs": np.abs, "sqrt": np.sqrt, "clip": np.clip, "where": np.where,
     "min": lambda *args: functools.reduce(np.minimum, args),
@@ -443,7 +466,7 @@ def _eval(node: ast.expr, env: dict[str, Any], dtype: np.dtype[Any]) -> Any:
         operand = _eval(node.operand, env, dtype)
         return np.negative(operand) if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.BinOp):
-        return _BINARY[type(node.op)](_eval(node.left, env, dtype), _eval(node.right, env, dtype))
+        return _binary(type(node.op), _eval(node.left, env, dtype), _eval(node.right, env, dtype), env)
     if isinstance(node, ast.Compare):
         operands = [_eval(item, env, dtype) for item in (node.left, *node.comparators)]
         tests = [_COMPARE[type(op)][1](a, b) for op, a, b in zip(node.ops, operands, operands[1:], strict=False)]

@@ -135,12 +135,21 @@ def render_report(run_dir: str | os.PathLike[str], *, lang: str = "fr",
 
     data = load_run(Path(run_dir))
     ctx = sections.Ctx(data, check_lang(lang), source_line(data.manifest, lang))
-    built = [_build(key, builder, ctx) for key, builder in sections.SECTIONS]
+    built = [_build(key, builder, ctx) for key, builder in _sections()]
     title, head = sections.header(ctx)
     moment = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     html = page(lang=lang, title=title, header=head, key_figures=sections.key_figures(ctx), sections=built,
                 footer=sections.footer(ctx, moment), lang_text=TEXT[lang])
     return html, _figures(built)
+
+
+def _sections() -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """Section builders in report order, with the TEXT key of their title."""
+    from territoire_geo import _report_sections as figures
+    from territoire_geo import _report_tables as tables
+
+    return (("scores", figures.scores), ("contrib", figures.contributions), ("change", figures.change),
+            ("zan", tables.zan), ("ndvi", figures.ndvi), ("plu", tables.plu), ("prov", tables.provenance))
 
 
 def _build(key: str, builder: Callable[[Any], Any], ctx: Any) -> Any:

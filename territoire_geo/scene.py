@@ -64,6 +64,7 @@ class SceneInfo:
     codecs: dict[str, dict[str, str]] = field(default_factory=dict)
     terrain: dict[str, Any] | None = None
     source_line: str = ""
+    toggles: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SceneDeck(pdk.Deck):
@@ -179,7 +180,7 @@ def build(units: gpd.GeoDataFrame | None = None, *, extrude: str | None = "score
         part, units_wgs = units_part(units, extrude=extrude, color_by=color_by, colormap=colormap, lang=lang,
                                      tolerance=tolerance, max_height=max_height, draped=draped)
         if draped and part.layer.extruded:  # blocks stand on the relief; the zones are also painted on it
-            parts.append(units_fill_part(part))
+            parts.append(units_fill_part(part, filled=raster is None))
         parts.append(part)
     if change_patches is not None:
         parts.append(change_part(change_patches, units_wgs, lang=lang, tolerance=tolerance,
@@ -191,10 +192,27 @@ def build(units: gpd.GeoDataFrame | None = None, *, extrude: str | None = "score
                      _source_line(units, change_patches, raster, dem, project))
 
 
+_ORDER = {"units": 0, "units-ground": 1, "change": 2, "project": 3, "raster": 4, "terrain": 5}
+
+
 def _legend_order(parts: Sequence[Part]) -> list[dict[str, Any]]:
-    rank = {"units": 0, "change": 1, "project": 2, "raster": 3, "terrain": 4}
-    ordered = sorted(parts, key=lambda p: rank.get(p.layer.id, 5))
+    ordered = sorted(parts, key=lambda p: _ORDER.get(p.layer.id, 6))
     return [entry for p in ordered for entry in p.legend]
+
+
+def _toggles(parts: Sequence[Part], lang: str) -> list[dict[str, Any]]:
+    """One show/hide checkbox per layer, in legend order."""
+    words, out = TEXT[lang], []
+    for part in sorted(parts, key=lambda p: _ORDER.get(p.layer.id, 6)):
+        layer_id = part.layer.id
+        fixed = {"units-ground": words["ground"], "terrain": words["relief_toggle"], "change": words["change"],
+                 "project": words["project"]}
+        if layer_id == "units":
+            label = words["blocks"] if getattr(part.layer, "extruded", False) else words["zones"]
+        else:
+            label = fixed.get(layer_id) or next((e["label"] for e in part.legend), layer_id)
+        out.append({"label": label, "layers": [layer_id]})
+    return out
 
 
 def _assemble(parts: list[Part], bounds: Sequence[float], units_wgs: gpd.GeoDataFrame | None,
@@ -209,7 +227,7 @@ def _assemble(parts: list[Part], bounds: Sequence[float], units_wgs: gpd.GeoData
         title=title or TEXT[lang]["title"], lang=lang, legend=_legend_order(parts), presets=presets,
         initial=initial, terrain=grid, source_line=source_line,
         tooltips={p.layer.id: {"title": p.tip_title, "fields": p.tooltip} for p in parts if p.tooltip},
-        codecs={p.layer.id: p.codecs for p in parts if p.codecs})
+        codecs={p.layer.id: p.codecs for p in parts if p.codecs}, toggles=_toggles(parts, lang))
     start = presets[initial]
     deck = SceneDeck(layers=[p.layer for p in parts], map_style=None, tooltip=False,
                      initial_view_state=_view_state(start["bounds"], start["pitch"], start["bearing"]))
@@ -278,10 +296,12 @@ def export(deck: pdk.Deck, path: str | os.PathLike[str], *, title: str | None = 
     js = ensure_bundle(bundle)
     spec, codecs = encode_layers(deck, info.codecs)
     scene = {"deck": spec, "codecs": codecs, "tooltips": info.tooltips, "presets": info.presets,
+             "toggles": [t["layers"] for t in info.toggles],
              "initial": info.initial, "terrain": info.terrain, "basemap": bool(basemap), "title": info.title,
              "lang": info.lang}
     page = render_page(title=info.title, lang=info.lang, scene=scene, bundle=js, legend=info.legend,
-                       presets=info.presets, source_line=info.source_line, basemap=basemap)
+                       presets=info.presets, source_line=info.source_line, basemap=basemap,
+                       toggles=[t["label"] for t in info.toggles])
     return write_page(page, path, overwrite=overwrite)
 
 

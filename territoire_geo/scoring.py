@@ -156,7 +156,8 @@ def score(
     criteria, exclusions = tuple(criteria), tuple(exclusions or ())
     if lang not in ("fr", "en"):
         raise ConfigError(f"lang must be 'fr' or 'en', got {lang!r}")
-    share = _weights(criteria) / _weights(criteria).sum()
+    weights = _weights(criteria)
+    share = weights / weights.sum()
     utility = utilities(units, criteria)
     known = ~np.isnan(utility)
     contrib = 100.0 * np.where(known, utility, 0.0) * share

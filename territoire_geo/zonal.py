@@ -230,13 +230,15 @@ def stats(
     DataError
         The raster has no CRS, is rotated or irregular, or has too many dimensions.
     ConfigError
-        Unknown statistic or quantile outside [0, 1].
+        Unknown statistic or strategy, or a quantile outside [0, 1].
 
     Examples
     --------
     >>> table = stats("ndvi_2021.tif", zones, ["mean", "coverage"], prefix="ndvi")  # doctest: +SKIP
     """
     names, qs = _check_stats(stats, quantiles)
+    if strategy not in ("feature-sequential", "raster-sequential"):
+        raise ConfigError(f"strategy must be 'feature-sequential' or 'raster-sequential', got {strategy!r}")
     frame = _as_frame(polygons)
     if id_column is not None and id_column not in frame.columns:
         raise DataError(f"id_column {id_column!r} is not a column of the polygons")

@@ -87,6 +87,14 @@ def test_difference_names_periods() -> None:
     np.testing.assert_allclose(delta.values, [-0.4, 0.1])
     assert delta.name == "delta_ndvi" and "period" not in delta.coords
     assert delta.attrs["before_period"] == "2020-01-01/2021-12-31"
+    times = pd.to_datetime(["2020-01-01", "2021-12-31", "2022-01-01", "2023-12-31"]).values
+    comp = xr.Dataset({"ndvi": (("period", "x"), [[0.5, 0.2], [0.1, 0.3]]),
+                       "valid_count": (("period", "x"), np.array([[3, 3], [2, 1]], np.uint16))},
+                      coords={"period": ["before", "after"], "period_start": ("period", times[::2]),
+                              "period_end": ("period", times[1::2])})
+    deltas = difference(comp.sel(period="before"), comp.sel(period="after"))
+    assert list(deltas.data_vars) == ["delta_ndvi"]
+    assert deltas["delta_ndvi"].attrs["after_period"] == "2022-01-01/2023-12-31"
 
 
 # ---------------------------------------------------------------- trend

@@ -216,7 +216,7 @@ def test_existing_report_is_not_overwritten(run_dir: Path) -> None:
         build_report(run_dir)
     assert path.read_text(encoding="utf-8") == "edited"
     path.unlink()
-    with pytest.raises(ExportError, match="carte_alertes.png"):  # stale figures are not replaced either
+    with pytest.raises(ExportError, match=r"carte_alertes\.png"):  # stale figures are not replaced either
         build_report(run_dir)
     assert build_report(run_dir, overwrite=True).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
@@ -253,6 +253,17 @@ def test_synthetic_run_has_every_section(synthetic_run: Path) -> None:
     assert '<a href="scene.html">scene.html</a>' in html
 
 
+def test_wide_artificialisation_table(run_dir: Path) -> None:
+    """The wide layout of ``zonal.artificialisation`` (one column per zone type) is rendered too."""
+    pd.DataFrame({"commune": ["30014"], "period": ["2022"], "n_alerts": [2], "area_ha": [3.0], "area_ha_U": [0.5],
+                  "area_ha_AUc": [1.5], "area_ha_A": [0.75], "area_ha_N": [0.25], "area_ha_outside": [0.0],
+                  "share_a_n": [1 / 3]}).to_csv(run_dir / "artificialisation.csv", index=False)
+    zan = _section(build_report(run_dir).read_text(encoding="utf-8"), "zan")
+    assert "dont AUc" in zan and "dont hors zonage" in zan and "Part en A et N" in zan
+    assert "1,50\u00a0ha" in zan and "33,3\u202f%" in zan
+    assert "1,00\u00a0ha, soit 33,3\u202f% du total (3,00\u00a0ha)" in zan
+
+
 def test_every_value_is_escaped(run_dir: Path) -> None:
     html = build_report(make_synthetic(run_dir, hostile=True)).read_text(encoding="utf-8")
     assert HOSTILE not in html and "<img src=x" not in html
@@ -270,6 +281,20 @@ def test_unreadable_deliverables_are_announced(run_dir: Path) -> None:
     html = build_report(run_dir).read_text(encoding="utf-8")
     assert "unites_scores.gpkg est illisible" in _section(html, "scores")
     assert "ndvi_zones.csv n&#x27;a pas les colonnes attendues" in _section(html, "ndvi")
+
+
+def test_no_alerts_and_units_in_degrees(run_dir: Path) -> None:
+    alerts = gpd.read_file(run_dir / "alertes_changement.gpkg")
+    alerts.iloc[:0].to_file(run_dir / "alertes_changement.gpkg", layer="alertes", driver="GPKG", engine="pyogrio")
+    zones = gpd.read_file(run_dir / "zonage.gpkg", layer="zone_urba")
+    units = zones[["LIBELLE", "TYPEZONE", "geometry"]].to_crs(4326).assign(score=50.0, rank=range(1, len(zones) + 1))
+    units.to_file(run_dir / "unites_scores.gpkg", layer="unites", driver="GPKG", engine="pyogrio")
+    html = build_report(run_dir, lang="en").read_text(encoding="utf-8")
+    assert "No change alert over the period." in _section(html, "changements")
+    assert "No new artificial surface detected." in _section(html, "zan")
+    assert "carte_scores.png" not in html and (run_dir / "figures" / "carte_scores_en.png").exists()
+    assert "could not be built" not in html
+    assert "no contrib_&lt;criterion&gt; column" in _section(html, "contributions")
 
 
 # ---------------------------------------------------------------- pieces

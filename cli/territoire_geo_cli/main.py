@@ -10,7 +10,16 @@ from typing import Annotated
 
 import typer
 
-from territoire_geo_cli import analysis, decision, demo, imagery, recipe_cmd, report_cmd, zoning_cmd
+from territoire_geo_cli import (
+    analysis,
+    decision,
+    demo,
+    imagery,
+    recipe_cmd,
+    report_cmd,
+    scene_cmd,
+    zoning_cmd,
+)
 from territoire_geo_cli._app import AppState, out, setup_logging
 
 app = typer.Typer(
@@ -64,6 +73,7 @@ recipe_cmd.register(app)
 zoning_cmd.register(app)
 decision.register(app)
 report_cmd.register(app)
+scene_cmd.register(app)
 
 
 def main() -> None:

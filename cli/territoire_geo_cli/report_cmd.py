@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +11,7 @@ import typer
 from territoire_geo_cli._app import out, run, state
 
 
-class Lang(str, Enum):
+class Lang(StrEnum):
     """Languages of the report."""
 
     fr = "fr"

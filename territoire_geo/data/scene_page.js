@@ -8,6 +8,8 @@
   var mapEl = document.getElementById('tg-map');
   var tip = document.getElementById('tg-tooltip');
   var hasTerrain = typeof D._TerrainExtension === 'function';
+  var footer = document.querySelector('.tg-source'), legendEl = document.querySelector('.tg-legend');
+  if (footer && legendEl) legendEl.style.bottom = (footer.offsetHeight + 16) + 'px';
 
   function points(flat, origin) {
     var out = [], x = origin[0], y = origin[1];
@@ -109,7 +111,7 @@
       padding: {top: pad + 60, bottom: pad + 30, left: Math.min(pad + 120, w / 4), right: Math.min(pad + 120, w / 4)}
     });
     var pitch = preset.pitch || 0;
-    return {longitude: fit.longitude, latitude: fit.latitude, zoom: fit.zoom - pitch / 150, pitch: pitch,
+    return {longitude: fit.longitude, latitude: fit.latitude, zoom: fit.zoom - pitch / 250, pitch: pitch,
             bearing: preset.bearing || 0, position: [0, 0, preset.z || 0], maxPitch: 80, minZoom: 3, maxZoom: 20};
   }
 
@@ -164,6 +166,26 @@
     onError: function (error) { console.error('deck.gl: ' + (error && error.message)); }
   });
 
+  var hidden = {};
+  var boxes = Array.prototype.slice.call(document.querySelectorAll('.tg-toggles input[data-toggle]'));
+
+  function showLayers() {
+    boxes.forEach(function (box) {
+      var ids = (cfg.toggles || [])[Number(box.getAttribute('data-toggle'))] || [];
+      box.checked = !ids.some(function (id) { return hidden[id]; });
+    });
+    deckgl.setProps({layers: layers.map(function (layer) { return layer.clone({visible: !hidden[layer.id]}); })});
+  }
+
+  boxes.forEach(function (box) {
+    box.addEventListener('change', function () {
+      ((cfg.toggles || [])[Number(box.getAttribute('data-toggle'))] || []).forEach(function (id) {
+        hidden[id] = !box.checked;
+      });
+      showLayers();
+    });
+  });
+
   function fly(index, duration) {
     var target = viewFor(presets[index]);
     if (duration) {
@@ -172,10 +194,10 @@
     }
     viewState = target;
     hideTip();
-    var hidden = presets[index].hide || [];
-    deckgl.setProps({viewState: viewState, layers: layers.map(function (layer) {
-      return layer.clone({visible: hidden.indexOf(layer.id) < 0});
-    })});
+    hidden = {};
+    (presets[index].hide || []).forEach(function (id) { hidden[id] = true; });
+    deckgl.setProps({viewState: viewState});
+    showLayers();
     Array.prototype.forEach.call(document.querySelectorAll('.tg-presets button'), function (b) {
       b.setAttribute('aria-pressed', String(Number(b.getAttribute('data-preset')) === index));
     });
