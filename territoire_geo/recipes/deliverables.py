@@ -30,6 +30,8 @@ def write_all(ctx: RunContext) -> dict[str, Path]:
         _record_items(ctx, art["imagery"]["items"])
     if "change" in art:
         out.update(_change(ctx, art["change"]))
+    if "scores" in art:
+        out.update(_scores(ctx, art["scores"]))
     for name in ("scores", "scene", "report", "extra"):
         for label, path in art.get(name, {}).items():
             if isinstance(path, Path) and label.startswith("out:"):
@@ -81,6 +83,57 @@ def _change(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
     csv = write_table_csv(pd.DataFrame(table), ctx.run_dir / "changements_par_classe.csv", overwrite=True)
     return {"changements_classes.tif": classes, "alertes_changement.gpkg": gpkg,
             "changements_par_classe.csv": csv}
+
+
+SCORE_BREAKS = [(0, 20, "215,48,39"), (20, 40, "252,141,89"), (40, 60, "254,224,139"), (60, 80, "145,207,96"),
+                (80, 100.001, "26,152,80")]
+
+
+def _scores(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
+    import geopandas as gpd
+    import pandas as pd
+
+    from territoire_geo._qgis import graduated_qml
+    from territoire_geo.io import write_table_csv, write_vector
+
+    scored = gpd.read_parquet(art["scored"])
+    out = {"unites_scores.gpkg": write_vector(scored, ctx.run_dir / "unites_scores.gpkg", layer="unites",
+                                              overwrite=True, styles={"unites": graduated_qml("score", SCORE_BREAKS)}),
+           "scores.csv": write_table_csv(scored, ctx.run_dir / "scores.csv", overwrite=True)}
+    if "sensitivity" in art:
+        sens = pd.read_parquet(art["sensitivity"])
+        out["sensibilite.csv"] = write_table_csv(sens.reset_index(), ctx.run_dir / "sensibilite.csv",
+                                                 overwrite=True)
+    out["criteres.csv"] = write_table_csv(pd.read_parquet(art["criteria"]), ctx.run_dir / "criteres.csv",
+                                          overwrite=True)
+    return out
+
+
+def write_report(ctx: RunContext, moment: str) -> list[Path]:
+    """Render the report of the finished run (it reads the manifest) and write it with its figures.
+
+    ``moment`` (ISO time) is the date printed in the report: the run's start, or for
+    ``recipe rerun`` the original run's start, so that a rerun reproduces it byte for byte.
+    """
+    import datetime as dt
+
+    from territoire_geo.report import FIGURES, REPORT, render_report
+
+    lang = ctx.recipe.report.lang if ctx.recipe.report else "fr"
+    html, figures = render_report(ctx.run_dir, lang=lang, now=dt.datetime.fromisoformat(moment))
+    written = []
+    for name, png in figures.items():
+        written.append(_write_bytes(ctx.run_dir / FIGURES / f"{Path(name).stem}.png", png))
+    written.append(_write_bytes(ctx.run_dir / REPORT, html.encode("utf-8")))
+    return written
+
+
+def _write_bytes(path: Path, payload: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(payload)
+    tmp.replace(path)
+    return path
 
 
 def _record_items(ctx: RunContext, items_path: Path) -> None:

@@ -40,6 +40,8 @@ class Territory(_Strict):
     aoi: Path | None = Field(None, description="area of interest file; the PLU extent when omitted")
     insee: list[Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")]] = Field(
         default_factory=list, description="INSEE codes of the communes (5 characters, 2A/2B for Corsica)")
+    dem: Path | None = Field(None, description="elevation raster (else found with imagery.dem_collection)")
+    parcels: Path | None = Field(None, description="parcels (cadastre, RPG): units become parcels cut by zones")
     crs: str = Field("EPSG:2154", description="working CRS (overseas: EPSG:5490, 2972, 2975, 4471…)")
     resolution: float = Field(10.0, gt=0, le=1000, description="pixel size in metres")
 
@@ -57,6 +59,8 @@ class ImageryStep(_Strict):
     collections: list[str] = Field(default_factory=lambda: ["sentinel-2-l2a"], description="collection ids")
     max_cloud: float | None = Field(None, ge=0, le=100, description="max scene cloud cover, %")
     mask: bool = Field(True, description="mask clouds, shadows, cirrus and snow with SCL")
+    dem_collection: str | None = Field(None, description="DEM collection searched in the same source "
+                                       "(e.g. cop-dem-glo-30) for slope and relief")
     chunks: int = Field(2048, ge=64, le=16384, description="dask chunk size in pixels")
 
 

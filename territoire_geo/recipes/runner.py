@@ -9,6 +9,7 @@ are then written into the run folder, and ``manifest.json`` last.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -84,7 +85,8 @@ def plan(recipe: Recipe) -> list[Step]:
 
 
 def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None, overwrite: bool = False,
-        scheduler: str | None = None, progress: Progress | None = None) -> RunResult:
+        scheduler: str | None = None, progress: Progress | None = None, report_time: str | None = None
+        ) -> RunResult:
     """Run every enabled step of ``recipe`` and write the run folder.
 
     Parameters
@@ -101,6 +103,8 @@ def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None
     progress
         Called with ``(event, **info)``: ``step`` (name, index, total), ``step-done``
         (name, cached, seconds), ``done``.
+    report_time
+        Date printed in the report (ISO); the run's start by default.
 
     Raises
     ------
@@ -118,7 +122,7 @@ def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None
         steps = plan(recipe)
         for index, step in enumerate(steps, start=1):
             _run_step(ctx, step, index, len(steps))
-        outputs = _finish(ctx)
+        outputs = _finish(ctx, report_time)
     finally:
         if client is not None:
             client.close()
@@ -195,12 +199,17 @@ def _read_done(done: Path, folder: Path) -> dict[str, Any]:
     return {k: (folder / v[1:] if isinstance(v, str) and v.startswith("@") else v) for k, v in body.items()}
 
 
-def _finish(ctx: RunContext) -> dict[str, Path]:
-    from territoire_geo.recipes import steps
+def _finish(ctx: RunContext, report_time: str | None) -> dict[str, Path]:
+    from territoire_geo.recipes import deliverables, steps
 
     outputs = steps.write_deliverables(ctx)
     ctx.manifest.add_outputs(ctx.run_dir, outputs.values())
     ctx.manifest.write(ctx.run_dir)
+    if ctx.recipe.report is not None and ctx.recipe.report.enabled:
+        written = deliverables.write_report(ctx, report_time or ctx.manifest.started)
+        outputs["rapport.html"] = written[-1]
+        ctx.manifest.add_outputs(ctx.run_dir, written)
+        ctx.manifest.write(ctx.run_dir)
     return outputs
 
 

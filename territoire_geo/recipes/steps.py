@@ -245,6 +245,20 @@ def _has_imagery(r: Recipe) -> bool:
     return r.imagery is not None and r.periods is not None
 
 
+def _has_dem(r: Recipe) -> bool:
+    return r.territory.dem is not None or (r.imagery is not None and r.imagery.dem_collection is not None)
+
+
+def _decision() -> Any:
+    from territoire_geo.recipes import decision_steps
+
+    return decision_steps
+
+
+def _lazy(name: str) -> Any:
+    return lambda *args: getattr(_decision(), name)(*args)
+
+
 STEPS: list[Step] = [
     Step("zoning", (), _zoning, _zoning_key, lambda r: True, "Lecture du PLU / zonage"),
     Step("imagery", ("zoning",), _imagery, _imagery_key, _has_imagery, "Recherche des images Sentinel-2"),
@@ -252,6 +266,13 @@ STEPS: list[Step] = [
     Step("change", ("composites",), _change, _change_key, lambda r: _has_imagery(r) and r.change.enabled,
          "Détection des changements"),
     Step("layers", (), _layers, _layers_key, lambda r: bool(r.layers), "Couches sols et risques"),
+    Step("dem", ("zoning",), _lazy("make_dem"), _lazy("dem_key"), _has_dem, "Relief (MNT)"),
+    Step("units", ("zoning", "composites", "change", "layers", "dem"), _lazy("make_units"), _lazy("units_key"),
+         lambda r: r.scoring is not None and r.territory.plu is not None, "Unités candidates et croisements"),
+    Step("scores", ("units",), _lazy("score_units"), _lazy("score_key"), lambda r: r.scoring is not None
+         and r.scoring.enabled, "Scores, rangs et sensibilité"),
+    Step("scene", ("zoning", "change", "dem", "scores"), _lazy("make_scene"), _lazy("scene_key"),
+         lambda r: r.scene is not None and r.scene.enabled, "Scène 3D hors ligne"),
 ]
 
 

@@ -132,7 +132,8 @@ def rerun(run_dir: str | os.PathLike[str], *, output: str | os.PathLike[str] | N
     if target.exists() and overwrite:
         shutil.rmtree(target)
     result = run(recipe.model_copy(update={"output": target.resolve()}), recipe_text=text,
-                 recipe_file=recipe_file, overwrite=overwrite, progress=progress)
+                 recipe_file=recipe_file, overwrite=overwrite, progress=progress,
+                 report_time=manifest.get("started"))
     identical, different, missing = [], [], []
     for entry in manifest.get("outputs", []):
         path = result.run_dir / entry["path"]

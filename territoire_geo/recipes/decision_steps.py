@@ -1,0 +1,238 @@
+"""Recipe steps of the decision half: terrain, candidate units, scoring, scene.
+
+Each reads the artefacts of earlier steps from the cache folder (GeoParquet,
+Zarr, COG) and writes its own there; deliverables are written by
+:mod:`territoire_geo.recipes.deliverables`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+from territoire_geo.provenance import path_digest
+from territoire_geo.recipes.runner import RunContext
+
+__all__ = ["dem_key", "make_dem", "make_scene", "make_units", "scene_key", "score_key", "score_units", "units_key"]
+
+
+# ---------------------------------------------------------------- terrain
+
+
+def dem_key(ctx: RunContext) -> Any:
+    r = ctx.recipe
+    if r.territory.dem is not None:
+        return {"file": path_digest(r.territory.dem)}
+    return {"source": r.imagery.source if r.imagery else None,
+            "collection": r.imagery.dem_collection if r.imagery else None}
+
+
+def make_dem(ctx: RunContext, folder: Path) -> dict[str, Any]:
+    """The elevation raster, clipped to the territory and in the working CRS (GeoTIFF)."""
+    import geopandas as gpd
+
+    from territoire_geo.io import write_raster
+
+    r = ctx.recipe
+    aoi = gpd.read_parquet(ctx.artefacts["zoning"]["aoi"])
+    href, identity = _dem_href(ctx, aoi)
+    elevation = _clip_dem(href, aoi, r.territory.crs)
+    target = write_raster(elevation.rename("elevation"), folder / "dem.tif")
+    return {"dem": target, "summary": {"dem": identity,
+                                       "elevation_range_m": [round(float(elevation.min()), 1),
+                                                             round(float(elevation.max()), 1)]}}
+
+
+def _dem_href(ctx: RunContext, aoi: Any) -> tuple[str, str]:
+    from territoire_geo.errors import NoDataFoundError
+    from territoire_geo.sources import search
+
+    r = ctx.recipe
+    if r.territory.dem is not None:
+        return str(r.territory.dem), Path(r.territory.dem).name
+    assert r.imagery is not None and r.imagery.dem_collection is not None
+    found = search(aoi, "1900-01-01/..", source=r.imagery.source, collections=r.imagery.dem_collection)
+    if not found:
+        raise NoDataFoundError(f"no {r.imagery.dem_collection} item covers the territory in {r.imagery.source}")
+    asset = found[0].assets.get("data") or next(iter(found[0].assets.values()))
+    return asset.get_absolute_href() or asset.href, f"{found[0].collection_id}/{found[0].id}"
+
+
+def _clip_dem(href: str, aoi: Any, crs: str) -> Any:
+    import rioxarray as rxr
+
+    from territoire_geo.zonal import reproject_dem
+
+    dem = rxr.open_rasterio(href, masked=True).squeeze("band", drop=True)
+    minx, miny, maxx, maxy = aoi.to_crs(dem.rio.crs).buffer(0).total_bounds
+    pad = 0.01 if dem.rio.crs.is_geographic else 500
+    dem = dem.rio.clip_box(minx - pad, miny - pad, maxx + pad, maxy + pad)
+    return reproject_dem(dem, crs).astype("float32")
+
+
+# ---------------------------------------------------------------- units
+
+
+def units_key(ctx: RunContext) -> Any:
+    r = ctx.recipe
+    return {"parcels": path_digest(r.territory.parcels) if r.territory.parcels else None,
+            "layers": [(s.kind, s.name, s.layer) for s in r.layers]}
+
+
+def make_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
+    """Candidate units: zones (or parcels) × soil/risk/prescription layers, NDVI, change, slope, distances."""
+    import geopandas as gpd
+
+    from territoire_geo import zonal, zoning
+
+    r = ctx.recipe
+    crs = r.territory.crs
+    assert r.territory.plu is not None
+    zset = zoning.read(r.territory.plu, crs=crs)
+    layers, distances = _layers(ctx)
+    parcels = gpd.read_file(r.territory.parcels).to_crs(crs) if r.territory.parcels else None
+    units = zonal.overlay(zset, *layers, parcels=parcels, distances=distances)
+    units = _raster_stats(ctx, units)
+    units["unit_id"] = [f"u{i:04d}" for i in range(len(units))]
+    units.to_parquet(folder / "units.parquet")
+    return {"units": folder / "units.parquet", "summary": {"units": len(units)}}
+
+
+def _layers(ctx: RunContext) -> tuple[list[Any], dict[str, Any]]:
+    import geopandas as gpd
+
+    from territoire_geo.zonal import Layer
+
+    layers, distances = [], {}
+    for label, path in ctx.artefacts.get("layers", {}).items():
+        if not isinstance(path, Path):
+            continue
+        _, kind, name = label.split(":", 2)
+        frame = gpd.read_parquet(path)
+        if kind == "distance":
+            distances[name] = frame
+        else:
+            frame.attrs["kind"] = kind
+            layers.append(frame)
+    if "change" in ctx.artefacts:
+        alerts = gpd.read_parquet(ctx.artefacts["change"]["patches"])
+        layers.append(Layer("change_artificial", alerts[alerts["class"] == 3]))
+    return layers, distances
+
+
+def _raster_stats(ctx: RunContext, units: Any) -> Any:
+    from territoire_geo import zonal
+    from territoire_geo.zonal import slope_percent
+
+    crs = ctx.recipe.territory.crs
+    if "composites" in ctx.artefacts:
+        from territoire_geo.recipes.steps import _open_zarr
+
+        after = _open_zarr(ctx.artefacts["composites"]["after"], crs)
+        units = zonal.stats(after["ndvi"].rio.write_crs(crs), units, ["mean", "coverage"], prefix="ndvi")
+    if "dem" in ctx.artefacts:
+        import rioxarray as rxr
+
+        dem = rxr.open_rasterio(ctx.artefacts["dem"]["dem"], masked=True).squeeze("band", drop=True)
+        units = zonal.stats(slope_percent(dem), units, ["mean"], prefix="slope")
+    return units
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def score_key(ctx: RunContext) -> Any:
+    s = ctx.recipe.scoring
+    assert s is not None
+    criteria = "default" if s.criteria == "default" else path_digest(s.criteria)
+    return {"criteria": criteria, "weights": s.weights, "runs": s.sensitivity_runs, "spread": s.sensitivity_spread,
+            "top_k": s.top_k, "lang": ctx.recipe.report.lang if ctx.recipe.report else "fr"}
+
+
+def score_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
+    """Scores, ranks, contributions, exclusions, reliability and rank sensitivity."""
+    import dataclasses
+
+    import geopandas as gpd
+
+    from territoire_geo import scoring
+    from territoire_geo._criteria import load_criteria
+    from territoire_geo.errors import ConfigError
+
+    s = ctx.recipe.scoring
+    assert s is not None
+    criteria = load_criteria(None if s.criteria == "default" else s.criteria)
+    unknown = set(s.weights) - {c.name for c in criteria.criteria}
+    if unknown:
+        raise ConfigError(f"scoring.weights: unknown criterion {sorted(unknown)[0]!r}; "
+                          f"criteria are {', '.join(c.name for c in criteria.criteria)}")
+    criteria = dataclasses.replace(criteria, criteria=tuple(
+        dataclasses.replace(c, weight=s.weights.get(c.name, c.weight)) for c in criteria.criteria))
+    units = gpd.read_parquet(ctx.artefacts["units"]["units"])
+    lang = ctx.recipe.report.lang if ctx.recipe.report else "fr"
+    scored = scoring.score(units, criteria, lang=lang)
+    scored = scored.sort_values(["rank", "score"], ascending=[True, False], na_position="last", kind="stable")
+    scored.to_parquet(folder / "scored.parquet")
+    out: dict[str, Any] = {"scored": folder / "scored.parquet"}
+    if s.sensitivity_runs:
+        sens = scoring.sensitivity(units, criteria, n=s.sensitivity_runs, spread=s.sensitivity_spread,
+                                   top_k=s.top_k)
+        sens.to_parquet(folder / "sensitivity.parquet")
+        out["sensitivity"] = folder / "sensitivity.parquet"
+    scoring.explain(criteria.criteria, lang).to_parquet(folder / "criteria.parquet")
+    out["criteria"] = folder / "criteria.parquet"
+    ranked = scored[scored["rank"].notna()].sort_values("rank")
+    out["summary"] = {"ranked_units": len(ranked), "excluded_units": int(scored["exclusion"].astype(bool).sum()),
+                      "top_units": ranked.head(5).get("LIBELLE", ranked.head(5).index).astype(str).tolist()}
+    return out
+
+
+# ---------------------------------------------------------------- scene
+
+
+def scene_key(ctx: RunContext) -> Any:
+    sc = ctx.recipe.scene
+    assert sc is not None
+    return {"title": sc.title, "extrude": sc.extrude, "lang": sc.lang, "png": sc.png,
+            "project": path_digest(sc.project) if sc.project else None}
+
+
+def make_scene(ctx: RunContext, folder: Path) -> dict[str, Any]:
+    """The offline 3D scene (and its PNG snapshot when asked)."""
+    import geopandas as gpd
+    import rioxarray as rxr
+
+    from territoire_geo import scene
+
+    sc = ctx.recipe.scene
+    assert sc is not None
+    units = gpd.read_parquet(ctx.artefacts["scores"]["scored"]) if "scores" in ctx.artefacts else \
+        gpd.read_parquet(ctx.artefacts["zoning"]["zone_urba"])
+    extrude = sc.extrude if sc.extrude in units.columns else None
+    alerts = gpd.read_parquet(ctx.artefacts["change"]["patches"]) if "change" in ctx.artefacts else None
+    dem = rxr.open_rasterio(ctx.artefacts["dem"]["dem"], masked=True).squeeze("band", drop=True) \
+        if "dem" in ctx.artefacts else None
+    project = gpd.read_file(sc.project) if sc.project else None
+    deck = scene.build(units, extrude=extrude, change_patches=alerts, dem=dem, project=project, lang=sc.lang,
+                       title=sc.title or ctx.recipe.title, source_line=_source_line(ctx))
+    html = scene.export(deck, folder / "scene.html")
+    out: dict[str, Any] = {"out:scene.html": html}
+    if sc.png:
+        out["out:scene.png"] = scene.snapshot(html, folder / "scene.png")
+    return out
+
+
+def _source_line(ctx: RunContext) -> str:
+    parts = []
+    if "imagery" in ctx.artefacts:
+        items = json.loads(Path(ctx.artefacts["imagery"]["items"]).read_text())["features"]
+        dates = sorted(f["properties"]["datetime"][:10] for f in items)
+        parts.append(f"Copernicus Sentinel-2 ({len(items)} scènes, {dates[0]} → {dates[-1]})")
+    if ctx.recipe.territory.plu is not None:
+        parts.append(f"PLU {Path(ctx.recipe.territory.plu).name} (Géoportail de l'Urbanisme)")
+    if "dem" in ctx.artefacts:
+        parts.append(f"relief : {ctx.artefacts['dem']['summary']['dem']}")
+    return " · ".join(parts)
