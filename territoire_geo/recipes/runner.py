@@ -9,7 +9,6 @@ are then written into the run folder, and ``manifest.json`` last.
 
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
 import time
