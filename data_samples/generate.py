@@ -508,7 +508,7 @@ CROP_GREEN = {
     "SNE": {3: 0.45, 5: 0.5, 6: 0.5, 7: 0.45, 8: 0.4, 9: 0.45, 10: 0.45},
 }
 #: The planted crop anomaly: this parcel's maize fails in summer 2022.
-ANOMALY_PARCEL, ANOMALY_YEAR = "9786647", 2022
+ANOMALY_PARCEL, ANOMALY_YEAR = "2932818", 2022  # id_parcel of a silage maize (MIE) parcel
 
 
 def penmarch_scenes(target: Path, rng: np.random.Generator) -> list[pystac.Item]:

@@ -25,6 +25,9 @@ _LAZY = {
     "plan_load": ("territoire_geo.load", "plan_load"),
     "show_versions": ("territoire_geo._show_versions", "show_versions"),
 }
+# ``load`` and ``fetch`` are both submodules and the functions users call: importing a
+# submodule rebinds the package attribute to the module, so ``_bind_functions`` below
+# makes the attribute resolve to the function whatever was imported before.
 
 __all__ = [
     "AOI",
@@ -53,3 +56,21 @@ def __getattr__(name: str) -> object:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'territoire_geo' has no attribute {name!r}")
+
+
+def _bind_functions() -> None:
+    """Make ``territoire_geo.load``/``fetch`` the functions even after their modules are imported."""
+    import sys
+    import types
+
+    class _Package(types.ModuleType):
+        def __getattribute__(self, name: str) -> object:
+            value = super().__getattribute__(name)
+            if name in ("load", "fetch") and isinstance(value, types.ModuleType):
+                return getattr(value, name)
+            return value
+
+    sys.modules[__name__].__class__ = _Package
+
+
+_bind_functions()

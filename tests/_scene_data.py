@@ -13,7 +13,6 @@ import shapely
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data_samples"
 PLU_SHP = SAMPLES / "plu" / "30014_PLU_20171013" / "Donnees_geographiques" / "30014_ZONE_URBA_20171013.shp"
-DEM = next((SAMPLES / "stac" / "cop-dem-glo-30").glob("*/dem.tif"))
 S2_ITEM = SAMPLES / "stac" / "sentinel-2-l2a" / "S2A_T31TFJ_20220414T103021_L2A"
 
 #: Markup that must reach the page as text and never run.
@@ -57,11 +56,16 @@ def ndvi() -> Any:
     return out
 
 
+def dem_path() -> Path:
+    """``data_samples/stac/cop-dem-glo-30/*/dem.tif``."""
+    return next((SAMPLES / "stac" / "cop-dem-glo-30").glob("*/dem.tif"))
+
+
 def dem() -> Any:
     """The sample Copernicus-DEM-like tile as a DataArray (nodata kept in the metadata)."""
     from territoire_geo._scene_files import read_raster
 
-    return read_raster(DEM)
+    return read_raster(dem_path())
 
 
 def synthetic_polygons(n: int, *, vertices: int = 20, seed: int = 0) -> gpd.GeoDataFrame:

@@ -298,7 +298,7 @@ def test_size_against_plain_pydeck(n: int, tmp_path: Path, record_property: Any)
 def test_scene_from_files_and_cli(tmp_path: Path) -> None:
     from territoire_geo_cli.main import app
 
-    args = ["scene", "--units", str(sd.PLU_SHP), "--dem", str(sd.DEM),
+    args = ["scene", "--units", str(sd.PLU_SHP), "--dem", str(sd.dem_path()),
             "--project", str(sd.SAMPLES / "layers" / "projet_batiments.gpkg"),
             "--change", str(sd.SAMPLES / "truth" / "planted_change.geojson"),
             "--context", str(sd.SAMPLES / "layers" / "routes.gpkg"), "--title", "Démo", "--lang", "en",

@@ -39,6 +39,11 @@ def state(ctx: typer.Context) -> AppState:
 
 def setup_logging(verbose: int, quiet: bool) -> None:
     """Library log lines to stderr: warnings by default, info with -v, debug with -vv."""
+    import warnings
+
+    # GDAL notes this for the in-memory arrays odc-loader warps (it passes the transform):
+    # noise for a planner, not a problem with their data.
+    warnings.filterwarnings("ignore", message="Dataset has no geotransform", module="rasterio")
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

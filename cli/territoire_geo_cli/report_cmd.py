@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,18 +10,11 @@ import typer
 from territoire_geo_cli._app import out, run, state
 
 
-class Lang(StrEnum):
-    """Languages of the report."""
-
-    fr = "fr"
-    en = "en"
-
-
 def report_cmd(
     ctx: typer.Context,
     run_folder: Annotated[Path, typer.Argument(metavar="RUN_FOLDER",
                                                       help="Run folder written by 'territoire-geo recipe run'.")],
-    lang: Annotated[Lang, typer.Option("--lang", help="Language of the report.")] = Lang.fr,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the report: fr or en.")] = "fr",
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Report file (default: "
                                                   "RUN_FOLDER/rapport.html; figures go to figures/ beside it).")]
     = None,
@@ -37,7 +29,7 @@ def report_cmd(
     """
     from territoire_geo.report import build_report
 
-    path = run(ctx, lambda: build_report(run_folder, lang=lang.value, out=out_file, overwrite=overwrite))
+    path = run(ctx, lambda: build_report(run_folder, lang=lang, out=out_file, overwrite=overwrite))
     if not state(ctx).quiet:
         out.print(str(path), highlight=False, soft_wrap=True)
 

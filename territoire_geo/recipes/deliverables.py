@@ -32,9 +32,10 @@ def write_all(ctx: RunContext) -> dict[str, Path]:
         out.update(_change(ctx, art["change"]))
     if "scores" in art:
         out.update(_scores(ctx, art["scores"]))
-    for name in ("scores", "scene", "report", "extra"):
+    for name in ("zan", "crops", "greening", "scores", "scene"):
         for label, path in art.get(name, {}).items():
             if isinstance(path, Path) and label.startswith("out:"):
+                (ctx.run_dir / label[4:]).parent.mkdir(parents=True, exist_ok=True)
                 out[label[4:]] = _copy(path, ctx.run_dir / label[4:])
     _record_inputs(ctx)
     return out

@@ -135,6 +135,34 @@ class ReportStep(_Strict):
     lang: Literal["fr", "en"] = Field("fr", description="language of the report")
 
 
+class CropsStep(_Strict):
+    """NDVI series per agricultural parcel (RPG) with year-over-year anomaly flags."""
+
+    parcels: Path = Field(..., description="parcels file (RPG from API Carto, GeoPackage…)")
+    id_column: str = Field("id_parcel", description="parcel identifier column")
+    group_column: str = Field("code_cultu", description="crop code or group column")
+    inner_buffer_m: float = Field(5.0, ge=0, le=100, description="inward buffer against border pixels")
+    anomaly_drop: float = Field(0.2, gt=0, le=2, description="NDVI drop vs the same month a year before "
+                                "that flags an anomaly")
+
+
+class GreeningStep(_Strict):
+    """Vegetation cover of urban zones and its change."""
+
+    typezones: list[str] = Field(default_factory=lambda: ["U"], description="zone types assessed")
+    vegetation_ndvi: float = Field(0.3, gt=-1, lt=1, description="NDVI from which a pixel counts as vegetated")
+
+
+class SiteFinderStep(_Strict):
+    """Land for businesses: zones whose destinations allow the activities, not yet built."""
+
+    activities: list[Annotated[str, Field(pattern=r"^\d{2}$")]] = Field(
+        ..., description="destination codes R151-27/28 wanted (51 industry, 52 warehouse, 53 office…)")
+    destinations: Path | None = Field(None, description="CSV LIBELLE;DESTOUI for PLUs without destination "
+                                      "fields (CNIG 2017)")
+    typezones: list[str] = Field(default_factory=lambda: ["U", "AUc", "AUs"], description="zone types searched")
+
+
 class Recipe(_Strict):
     """A whole run: territory, imagery, periods, indices, change, layers, scoring, outputs."""
 
@@ -151,6 +179,10 @@ class Recipe(_Strict):
         default_factory=dict, description="name: safe formula over band names, e.g. (nir - red) / (nir + red + 0.5)")
     change: ChangeStep = Field(default_factory=ChangeStep, description="change detection")
     layers: list[LayerSpec] = Field(default_factory=list, max_length=100, description="soil, risk, nature, context layers")
+    zan: bool = Field(True, description="account new artificial surface by commune, zone type and year")
+    crops: CropsStep | None = Field(None, description="crop monitoring per parcel (omit to skip)")
+    greening: GreeningStep | None = Field(None, description="urban vegetation cover (omit to skip)")
+    site_finder: SiteFinderStep | None = Field(None, description="business site finder (omit to skip)")
     scoring: ScoringStep | None = Field(None, description="land-reserve scoring (omit to skip)")
     scene: SceneStep | None = Field(None, description="3D scene (omit to skip)")
     report: ReportStep | None = Field(None, description="HTML report (omit to skip)")

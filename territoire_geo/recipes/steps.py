@@ -259,12 +259,29 @@ def _lazy(name: str) -> Any:
     return lambda *args: getattr(_decision(), name)(*args)
 
 
+def _monitoring(name: str) -> Any:
+    def call(*args: Any) -> Any:
+        from territoire_geo.recipes import monitoring_steps
+
+        return getattr(monitoring_steps, name)(*args)
+
+    return call
+
+
 STEPS: list[Step] = [
     Step("zoning", (), _zoning, _zoning_key, lambda r: True, "Lecture du PLU / zonage"),
     Step("imagery", ("zoning",), _imagery, _imagery_key, _has_imagery, "Recherche des images Sentinel-2"),
     Step("composites", ("imagery",), _composites, _composites_key, _has_imagery, "Indices et composites"),
     Step("change", ("composites",), _change, _change_key, lambda r: _has_imagery(r) and r.change.enabled,
          "Détection des changements"),
+    Step("zan", ("zoning", "change"), _monitoring("make_zan"), _monitoring("zan_key"),
+         lambda r: r.zan and _has_imagery(r) and r.change.enabled and r.territory.plu is not None,
+         "Comptes ZAN par commune, zone et année"),
+    Step("crops", ("composites",), _monitoring("make_crops"), _monitoring("crops_key"),
+         lambda r: r.crops is not None and _has_imagery(r), "Séries NDVI par parcelle"),
+    Step("greening", ("zoning", "composites"), _monitoring("make_greening"), _monitoring("greening_key"),
+         lambda r: r.greening is not None and _has_imagery(r) and r.territory.plu is not None,
+         "Végétation des zones urbaines"),
     Step("layers", (), _layers, _layers_key, lambda r: bool(r.layers), "Couches sols et risques"),
     Step("dem", ("zoning",), _lazy("make_dem"), _lazy("dem_key"), _has_dem, "Relief (MNT)"),
     Step("units", ("zoning", "composites", "change", "layers", "dem"), _lazy("make_units"), _lazy("units_key"),
