@@ -11,7 +11,7 @@ import base64
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,11 +37,14 @@ class DrapedImage:
 
 @dataclass(frozen=True)
 class Terrain:
-    """Relief: ``grid`` for the page's mesh builder and its draped ``texture``."""
+    """Relief: ``grid`` for the page's mesh builder, its ``texture`` (with the overlay raster if any),
+    the ``plain`` hillshade without it and the overlay's ``legend``."""
 
     grid: dict[str, Any]
     texture: str
     bounds: tuple[float, float, float, float]
+    plain: str | None = None
+    legend: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _png_url(rgba_array: np.ndarray) -> str:
@@ -115,14 +118,11 @@ def _title(data: Any, fallback: str) -> str:
     return str(data.attrs.get("long_name") or data.name or fallback)
 
 
-def drape(data: Any, *, bounds: Sequence[float] | None, colormap: str | None, lang: str,
-          vrange: tuple[float, float] | None = None, max_px: int = 1024) -> DrapedImage:
-    """Colour a 2-D raster (classes or continuous values) into a transparent-nodata PNG."""
+def _colour(data: Any, array: np.ndarray, classes: dict[float, str] | None, colormap: str | None, lang: str,
+            vrange: tuple[float, float] | None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """RGBA (nodata transparent) of ``array`` holding the values of ``data``, and its legend."""
     from matplotlib import colormaps
 
-    classes = _classes(data)
-    values = _prepared(data, "raster", bounds, max_px, categorical=classes is not None)
-    array = np.asarray(values.values, dtype="float64")
     out = np.zeros((*array.shape, 4), dtype=np.uint8)
     title = _title(data, "raster")
     if classes is not None:
@@ -131,7 +131,7 @@ def drape(data: Any, *, bounds: Sequence[float] | None, colormap: str | None, la
             color = OKABE_ITO[i % len(OKABE_ITO)]
             out[array == value] = rgba(color, 230)
             legend.append({"kind": "swatch", "color": color, "label": name})
-        return DrapedImage(_png_url(out), _bounds(values), legend)
+        return out, legend
     name = colormap or ("RdYlGn" if "ndvi" in title.lower() else "viridis")
     if name not in colormaps:
         raise ConfigError(f"unknown colormap {name!r}; use a matplotlib name such as 'viridis'")
@@ -142,11 +142,20 @@ def drape(data: Any, *, bounds: Sequence[float] | None, colormap: str | None, la
     scaled = np.clip((array - low) / ((high - low) or 1.0), 0, 1)
     out[:] = (colormaps[name](np.nan_to_num(scaled)) * 255).astype(np.uint8)
     out[..., 3] = np.where(np.isfinite(array), 220, 0)
-    legend = [gradient_entry(name, title, format_number(low, 2, lang) or "", format_number(high, 2, lang) or "")]
+    return out, [gradient_entry(name, title, format_number(low, 2, lang) or "", format_number(high, 2, lang) or "")]
+
+
+def drape(data: Any, *, bounds: Sequence[float] | None, colormap: str | None, lang: str,
+          vrange: tuple[float, float] | None = None, max_px: int = 1024) -> DrapedImage:
+    """Colour a 2-D raster (classes or continuous values) into a transparent-nodata PNG."""
+    classes = _classes(data)
+    values = _prepared(data, "raster", bounds, max_px, categorical=classes is not None)
+    out, legend = _colour(data, np.asarray(values.values, dtype="float64"), classes, colormap, lang, vrange)
     return DrapedImage(_png_url(out), _bounds(values), legend)
 
 
-def _texture(values: np.ndarray, bounds: Sequence[float], exaggeration: float) -> str:
+def _hillshade(values: np.ndarray, bounds: Sequence[float], exaggeration: float) -> np.ndarray:
+    """RGB floats (0–1): lightly tinted, soft hillshade."""
     from matplotlib.colors import LightSource, LinearSegmentedColormap
 
     west, south, east, north = bounds
@@ -158,7 +167,28 @@ def _texture(values: np.ndarray, bounds: Sequence[float], exaggeration: float) -
     tint = LinearSegmentedColormap.from_list("relief", _RELIEF_TINT)
     shaded = LightSource(azdeg=315, altdeg=35).shade(filled, cmap=tint, blend_mode="soft", fraction=1.3,
                                                      vert_exag=exaggeration, dx=dx, dy=dy)
-    return _png_url((np.clip(shaded, 0, 1) * 255).astype(np.uint8))
+    return np.clip(shaded[..., :3], 0, 1)
+
+
+def _overlay(fine: Any, shade: np.ndarray, overlay: Any, colormap: str | None,
+             lang: str) -> tuple[str, list[dict[str, Any]]]:
+    """The hillshade with ``overlay`` (resampled onto the relief texture grid) blended over it."""
+    from rasterio.enums import Resampling
+
+    classes = _classes(overlay)
+    values = _prepared(overlay, "raster", _bounds(fine), 4096, categorical=classes is not None)
+    matched = values.rio.reproject_match(fine, resampling=Resampling.nearest if classes else Resampling.bilinear,
+                                         nodata=np.nan)
+    colours, legend = _colour(overlay, np.asarray(matched.values, dtype="float64"), classes, colormap, lang, None)
+    alpha = colours[..., 3:4] / 255.0
+    mixed = shade * (1 - alpha) + colours[..., :3] / 255.0 * alpha
+    return _rgb_url(mixed), legend
+
+
+def _rgb_url(rgb: np.ndarray) -> str:
+    out = np.full((*rgb.shape[:2], 4), 255, dtype=np.uint8)
+    out[..., :3] = np.rint(np.clip(rgb, 0, 1) * 255)
+    return _png_url(out)
 
 
 def auto_exaggeration(relief_m: float, diag_m: float) -> float:
@@ -169,10 +199,13 @@ def auto_exaggeration(relief_m: float, diag_m: float) -> float:
 
 
 def terrain(dem: Any, *, bounds: Sequence[float] | None, exaggeration: float | None, diag_m: float,
-            max_cells: int = 200, texture_px: int = 1024) -> Terrain:
+            overlay: Any = None, overlay_colormap: str | None = None, lang: str = "fr", max_cells: int = 200,
+            texture_px: int = 1024) -> Terrain:
     """Relief grid (decimetres above the lowest point) and its hillshade texture.
 
     ``exaggeration=None`` picks :func:`auto_exaggeration` for a scene of diagonal ``diag_m``.
+    An ``overlay`` raster (NDVI, classes) is blended into the texture; the plain hillshade is
+    kept in ``Terrain.plain`` so the page can switch the overlay off.
 
     Raises
     ------
@@ -200,4 +233,8 @@ def terrain(dem: Any, *, bounds: Sequence[float] | None, exaggeration: float | N
         "bounds": list(box), "z": np.rint((z - zmin) * 10).astype(int).ravel().tolist(), "scale": 0.1,
         "exag": float(exaggeration), "zmin": round(zmin, 1), "zmax": round(zmax, 1),
     }
-    return Terrain(grid, _texture(fine_values, box, exaggeration), box)
+    shade = _hillshade(fine_values, box, exaggeration)
+    if overlay is None:
+        return Terrain(grid, _rgb_url(shade), box)
+    texture, legend = _overlay(fine, shade, overlay, overlay_colormap, lang)
+    return Terrain(grid, texture, box, plain=_rgb_url(shade), legend=legend)

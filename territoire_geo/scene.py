@@ -165,12 +165,13 @@ def build(units: gpd.GeoDataFrame | None = None, *, extrude: str | None = "score
     parts: list[Part] = []
     grid = None
     if dem is not None:
-        relief = terrain(dem, bounds=wide, exaggeration=exaggeration, diag_m=diag)
-        grid = relief.grid
+        relief = terrain(dem, bounds=wide, exaggeration=exaggeration, diag_m=diag, overlay=raster,
+                         overlay_colormap=raster_colormap, lang=lang)
+        grid = dict(relief.grid, plain=relief.plain) if relief.plain else relief.grid
         name = str(dem.attrs.get("title") or dem.attrs.get("source") or dem.name or "DEM")
-        parts.append(terrain_part(relief.texture, [{"kind": "note", "label": TEXT[lang]["relief"].format(
+        parts.append(terrain_part(relief.texture, [*relief.legend, {"kind": "note", "label": TEXT[lang]["relief"].format(
             source=name, exag=format_number(grid["exag"], 0 if grid["exag"] % 1 == 0 else 1, lang))}]))
-    if raster is not None:
+    if raster is not None and dem is None:  # with a DEM the raster is blended into the relief texture
         image = drape(raster, bounds=wide, colormap=raster_colormap, lang=lang)
         parts.append(raster_part(image.url, image.bounds, image.legend, draped=draped))
     for i, frame in enumerate(context or []):
@@ -209,6 +210,9 @@ def _toggles(parts: Sequence[Part], lang: str) -> list[dict[str, Any]]:
                  "project": words["project"]}
         if layer_id == "units":
             label = words["blocks"] if getattr(part.layer, "extruded", False) else words["zones"]
+        elif layer_id == "terrain" and len(part.legend) > 1:  # the raster blended into the relief texture
+            out.append({"label": part.legend[0]["label"], "layers": ["raster"]})
+            label = words["relief_toggle"]
         else:
             label = fixed.get(layer_id) or next((e["label"] for e in part.legend), layer_id)
         out.append({"label": label, "layers": [layer_id]})

@@ -130,11 +130,16 @@ def _validate(recipe: Any) -> Any:
 
 
 def _paths(recipe: Any) -> list[Path]:
-    paths = [recipe.territory.plu, recipe.territory.aoi, *(s.path for s in recipe.layers)]
-    if recipe.scoring is not None and recipe.scoring.criteria != "default":
+    paths = [recipe.territory.plu, recipe.territory.aoi, recipe.territory.dem, recipe.territory.parcels,
+             *(s.path for s in recipe.layers)]
+    if recipe.scoring is not None and isinstance(recipe.scoring.criteria, Path):
         paths.append(recipe.scoring.criteria)
-    if recipe.scene is not None and recipe.scene.project is not None:
+    if recipe.scene is not None:
         paths.append(recipe.scene.project)
+    if recipe.crops is not None:
+        paths.append(recipe.crops.parcels)
+    if recipe.site_finder is not None:
+        paths.append(recipe.site_finder.destinations)
     return [p for p in paths if p is not None]
 
 

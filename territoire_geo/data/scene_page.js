@@ -174,7 +174,13 @@
       var ids = (cfg.toggles || [])[Number(box.getAttribute('data-toggle'))] || [];
       box.checked = !ids.some(function (id) { return hidden[id]; });
     });
-    deckgl.setProps({layers: layers.map(function (layer) { return layer.clone({visible: !hidden[layer.id]}); })});
+    deckgl.setProps({layers: layers.map(function (layer) {
+      var props = {visible: !hidden[layer.id]};
+      if (layer.id === 'terrain' && cfg.terrain && cfg.terrain.plain) {  // raster blended in the relief texture
+        props.texture = hidden.raster ? cfg.terrain.plain : layer.props.texture;
+      }
+      return layer.clone(props);
+    })});
   }
 
   boxes.forEach(function (box) {

@@ -78,8 +78,12 @@ def _clip_dem(href: str, aoi: Any, crs: str) -> Any:
 
 def units_key(ctx: RunContext) -> Any:
     r = ctx.recipe
+    sf = r.site_finder
     return {"parcels": path_digest(r.territory.parcels) if r.territory.parcels else None,
-            "layers": [(s.kind, s.name, s.layer) for s in r.layers]}
+            "layers": [(s.kind, s.name, s.layer) for s in r.layers],
+            "site_finder": None if sf is None else {**sf.model_dump(mode="json", exclude={"destinations"}),
+                                                    "table": path_digest(sf.destinations) if sf.destinations
+                                                    else None}}
 
 
 def make_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
@@ -96,6 +100,8 @@ def make_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
     parcels = gpd.read_file(r.territory.parcels).to_crs(crs) if r.territory.parcels else None
     units = zonal.overlay(zset, *layers, parcels=parcels, distances=distances)
     units = _raster_stats(ctx, units)
+    if r.site_finder is not None:
+        units = site_finder_columns(ctx, units)
     units["unit_id"] = [f"u{i:04d}" for i in range(len(units))]
     units.to_parquet(folder / "units.parquet")
     return {"units": folder / "units.parquet", "summary": {"units": len(units)}}
@@ -147,7 +153,7 @@ def _raster_stats(ctx: RunContext, units: Any) -> Any:
 def score_key(ctx: RunContext) -> Any:
     s = ctx.recipe.scoring
     assert s is not None
-    criteria = "default" if s.criteria == "default" else path_digest(s.criteria)
+    criteria = s.criteria if isinstance(s.criteria, str) else path_digest(s.criteria)
     return {"criteria": criteria, "weights": s.weights, "runs": s.sensitivity_runs, "spread": s.sensitivity_spread,
             "top_k": s.top_k, "lang": ctx.recipe.report.lang if ctx.recipe.report else "fr"}
 
@@ -164,7 +170,7 @@ def score_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
     s = ctx.recipe.scoring
     assert s is not None
-    criteria = load_criteria(None if s.criteria == "default" else s.criteria)
+    criteria = load_criteria(_criteria_source(s.criteria))
     unknown = set(s.weights) - {c.name for c in criteria.criteria}
     if unknown:
         raise ConfigError(f"scoring.weights: unknown criterion {sorted(unknown)[0]!r}; "
@@ -188,6 +194,71 @@ def score_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
     out["summary"] = {"ranked_units": len(ranked), "excluded_units": int(scored["exclusion"].astype(bool).sum()),
                       "top_units": ranked.head(5).get("LIBELLE", ranked.head(5).index).astype(str).tolist()}
     return out
+
+
+def _criteria_source(criteria: str | Path) -> Path | None:
+    if criteria in ("default", "reserve_fonciere"):
+        return None
+    if criteria == "implantation_entreprises":
+        return Path(__file__).resolve().parents[1] / "data" / "criteria_implantation_entreprises.yaml"
+    return Path(criteria)
+
+
+# ---------------------------------------------------------------- site finder
+
+
+def site_finder_columns(ctx: RunContext, units: Any) -> Any:
+    """``dest_codes``, ``dest_allowed``, ``built_share``, ``available_ha`` for the site finder."""
+    sf = ctx.recipe.site_finder
+    assert sf is not None
+    units = units.copy()
+    codes = _destination_codes(units, sf.destinations)
+    wanted = set(sf.activities)
+    test = (lambda c: wanted <= c) if sf.match == "all" else (lambda c: bool(wanted & c))
+    units["dest_codes"] = ["-".join(sorted(c)) for c in codes]
+    units["dest_allowed"] = [test(c) and t in sf.typezones for c, t in zip(codes, units["TYPEZONE"], strict=True)]
+    units = _built_share(ctx, units)
+    units["available_ha"] = (units["area_ha"] * (1 - units["built_share"].fillna(0))).round(3)
+    return units
+
+
+def _destination_codes(units: Any, table_path: Path | None) -> list[set[str]]:
+    import pandas as pd
+
+    table: dict[str, str] = {}
+    if table_path is not None:
+        frame = pd.read_csv(table_path, sep=None, engine="python", dtype=str)
+        table = dict(zip(frame["LIBELLE"].str.strip(), frame["DESTOUI"].fillna(""), strict=True))
+    out = []
+    for _, row in units.iterrows():
+        text = str(row.get("DESTOUI") or "") or table.get(str(row.get("LIBELLE", "")).strip(), "")
+        codes = {c.strip().zfill(2) for c in text.replace(";", "-").split("-") if c.strip()}
+        codes |= _legacy_codes(str(row.get("DESTDOMI") or ""), str(row.get("FORMDOMI") or ""))
+        out.append(codes)
+    return out
+
+
+def _legacy_codes(destdomi: str, formdomi: str) -> set[str]:
+    """Destinations implied by the 2014 DESTDOMI / 2022 FORMDOMI vocations (activity → 31, 33, 51–53)."""
+    if destdomi == "02" or formdomi.startswith("02"):
+        return {"31", "33", "51", "52", "53"}
+    if destdomi == "03" or formdomi.startswith("03"):
+        return {"21", "31", "34", "53"}
+    return set()
+
+
+def _built_share(ctx: RunContext, units: Any) -> Any:
+    from territoire_geo import zonal
+    from territoire_geo.recipes.steps import _open_zarr
+
+    if "composites" not in ctx.artefacts:
+        units["built_share"] = float("nan")
+        return units
+    crs = ctx.recipe.territory.crs
+    after = _open_zarr(ctx.artefacts["composites"]["after"], crs)
+    built = ((after["ndvi"] <= 0.3) & (after["ndbi"] > -0.05)).astype("float32").where(after["ndvi"].notnull())
+    units = zonal.stats(built.rio.write_crs(crs), units, ["mean"], prefix="built")
+    return units.rename(columns={"built_mean": "built_share"})
 
 
 # ---------------------------------------------------------------- scene

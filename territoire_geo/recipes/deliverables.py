@@ -165,6 +165,12 @@ def _record_inputs(ctx: RunContext) -> None:
         ctx.manifest.add_input("aoi", r.territory.aoi)
     for spec in r.layers:
         ctx.manifest.add_input(f"layer:{spec.kind}", spec.path)
-    if r.scoring is not None and r.scoring.criteria != "default":
+    if r.scoring is not None and isinstance(r.scoring.criteria, Path):
         ctx.manifest.add_input("criteria", r.scoring.criteria)
+    for path in (r.territory.dem, r.territory.parcels,
+                 r.crops.parcels if r.crops else None,
+                 r.site_finder.destinations if r.site_finder else None,
+                 r.scene.project if r.scene else None):
+        if path is not None:
+            ctx.manifest.add_input("file", path)
     ctx.manifest.parameters = {"keys": ctx.keys}

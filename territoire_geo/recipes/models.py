@@ -102,7 +102,8 @@ class ScoringStep(_Strict):
     """Land-reserve scoring."""
 
     enabled: bool = Field(True, description="run scoring")
-    criteria: Path | Literal["default"] = Field("default", description="criteria YAML, or the shipped default set")
+    criteria: Literal["default", "reserve_fonciere", "implantation_entreprises"] | Path = Field(
+        "default", description="criteria YAML, or a shipped set: reserve_fonciere (default), implantation_entreprises")
     weights: dict[str, float] = Field(default_factory=dict, description="weight overrides by criterion name")
     sensitivity_runs: int = Field(200, ge=0, le=100_000, description="weight perturbations for the sensitivity")
     sensitivity_spread: float = Field(0.2, ge=0, le=1, description="relative spread of perturbed weights")
@@ -160,6 +161,7 @@ class SiteFinderStep(_Strict):
         ..., description="destination codes R151-27/28 wanted (51 industry, 52 warehouse, 53 office…)")
     destinations: Path | None = Field(None, description="CSV LIBELLE;DESTOUI for PLUs without destination "
                                       "fields (CNIG 2017)")
+    match: Literal["any", "all"] = Field("any", description="a zone fits when it allows any / all activities")
     typezones: list[str] = Field(default_factory=lambda: ["U", "AUc", "AUs"], description="zone types searched")
 
 

@@ -150,6 +150,7 @@ def make_greening(ctx: RunContext, folder: Path) -> dict[str, Any]:
         vegetated = (ndvi >= g.vegetation_ndvi).astype("float32").where(ndvi.notnull())
         zones = zonal.stats(vegetated.rio.write_crs(crs), zones, ["mean"], prefix=f"veg_{label}")
         zones = zones.rename(columns={f"veg_{label}_mean": f"vegetation_share_{label}"})
+        zones[f"vegetation_share_{label}"] = zones[f"vegetation_share_{label}"].round(4)
     zones["vegetation_change_pts"] = ((zones["vegetation_share_after"] - zones["vegetation_share_before"])
                                       * 100).round(1)
     zones["area_ha"] = (zones.area / 10_000).round(3)

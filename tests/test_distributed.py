@@ -1,0 +1,113 @@
+"""dask.distributed: a recipe on two worker processes gives the same files as the threaded run.
+
+The cluster is a real ``LocalCluster`` with ``processes=True`` on 127.0.0.1: tasks and
+their data are pickled to other processes, and the GDAL options must travel with the
+graph (odc-loader captures them when the graph is built; ``configure_rio(client=…)`` is a
+no-op in odc-stac 0.5). No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pystac
+import pytest
+import rasterio
+from territoire_geo_cli.main import app
+from typer.testing import CliRunner
+
+from territoire_geo.recipes.tools import run_file
+from territoire_geo.testing import RangeHTTPServer, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "zan-suivi.yaml"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[object]:
+    """Two single-threaded worker processes and a scheduler on 127.0.0.1."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as local:
+        yield local
+
+
+def _manifest_outputs(run_dir: Path) -> dict[str, str]:
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    return {entry["path"]: entry["sha256"] for entry in manifest["outputs"]}
+
+
+def _same_raster(a: Path, b: Path) -> None:
+    with rasterio.open(a) as left, rasterio.open(b) as right:
+        assert left.profile == right.profile
+        np.testing.assert_array_equal(left.read(), right.read())
+        assert left.tags() == right.tags()
+
+
+def _same_vector(a: Path, b: Path) -> None:
+    layers = [name for name, _ in pyogrio.list_layers(a)]
+    assert layers == [name for name, _ in pyogrio.list_layers(b)]
+    for layer in layers:
+        left, right = gpd.read_file(a, layer=layer), gpd.read_file(b, layer=layer)
+        assert left.columns.tolist() == right.columns.tolist()
+        assert left.drop(columns="geometry", errors="ignore").equals(right.drop(columns="geometry", errors="ignore"))
+        if "geometry" in left:
+            assert left.geometry.geom_equals_exact(right.geometry, tolerance=0).all()
+
+
+def test_recipe_on_a_process_cluster_matches_the_threaded_run(cluster: object, tmp_path: Path) -> None:
+    threads = run_file(RECIPE, output=tmp_path / "threads")
+    spread = run_file(RECIPE, output=tmp_path / "cluster", scheduler=cluster.scheduler_address)  # type: ignore[attr-defined]
+    assert spread.computed_steps == threads.computed_steps and "composites" in spread.computed_steps
+    assert cluster.scheduler.task_prefixes, "no task reached the cluster"  # type: ignore[attr-defined]
+    assert set(spread.outputs) == set(threads.outputs)
+    for name, path in threads.outputs.items():
+        other = spread.outputs[name]
+        if path.suffix == ".tif":
+            _same_raster(path, other)
+        elif path.suffix == ".gpkg":
+            _same_vector(path, other)
+        else:
+            assert path.read_bytes() == other.read_bytes(), name
+    assert _manifest_outputs(spread.run_dir) == _manifest_outputs(threads.run_dir)  # byte-identical files
+    assert spread.summary == threads.summary
+
+
+def _over_http(item: pystac.Item, root: Path, url: str) -> pystac.Item:
+    clone = item.clone()
+    for asset in clone.assets.values():
+        local = Path(asset.get_absolute_href() or asset.href).resolve()
+        asset.href = f"{url}/{local.relative_to(root.resolve()).as_posix()}"
+    clone.clear_links()
+    return clone
+
+
+def test_http_reads_on_workers_use_the_gdal_options(cluster: object, sample_items: list[pystac.Item], plu_shp: Path) -> None:
+    """Workers read COGs over HTTP with our GDAL options: no sidecar or directory probes reach the server."""
+    from distributed import Client
+
+    from territoire_geo.load import load
+
+    root = REPO / "data_samples" / "stac"
+    with RangeHTTPServer(root) as server:
+        items = [_over_http(item, root, server.url) for item in sample_items[:2]]
+        local = load(items, bands=["red"], aoi=plu_shp, mask=True)["red"].compute(scheduler="threads")
+        seen = len(server.requests)
+        with Client(cluster.scheduler_address, timeout="10s") as client:  # type: ignore[attr-defined]
+            remote = client.compute(load(items, bands=["red"], aoi=plu_shp, mask=True)["red"]).result()
+        paths = {path for _, path, _, _ in server.requests[seen:]}
+    np.testing.assert_array_equal(local.values, remote.values)
+    assert paths and all(path.endswith(".tif") for path in paths), sorted(paths)
+
+
+def test_unreachable_scheduler_is_a_config_error(tmp_path: Path) -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(app, ["recipe", "run", str(RECIPE), "--out", str(tmp_path / "run"),
+                                      "--scheduler", address], terminal_width=300)
+    assert result.exit_code == 2, result.output
+    assert "cannot reach dask scheduler" in result.output and address in result.output
