@@ -24,6 +24,7 @@ __all__ = [
     "TYPEZONE_ORDER",
     "RunData",
     "alert_zones",
+    "criterion_labels",
     "find_column",
     "load_run",
     "ndvi_parcel_series",
@@ -39,8 +40,12 @@ FILES = {
     "zoning": "zonage.gpkg", "validation": "validation_plu.json", "alerts": "alertes_changement.gpkg",
     "classes": "changements_par_classe.csv", "units": "unites_scores.gpkg", "scores": "scores.csv",
     "sensitivity": "sensibilite.csv", "zan": "artificialisation.csv", "ndvi_zones": "ndvi_zones.csv",
-    "ndvi_parcels": "ndvi_parcelles.csv", "scene": "scene.html",
+    "ndvi_parcels": "ndvi_parcelles.csv", "scene": "scene.html", "criteria": "criteres.csv",
+    "au_zones": "zones_au_consommation.gpkg",
 }
+#: Identifier-like CSV columns read as text (INSEE codes keep their leading zero, years stay "2022").
+_TEXT_COLUMNS = ("commune", "insee", "code_insee", "period", "year", "zone", "LIBELLE", "TYPEZONE", "unit",
+                 "unit_id", "parcel", "parcel_id", "group", "crop_group", "name", "label", "exclusion")
 TYPEZONE_ORDER = ("U", "AUc", "AUs", "A", "N")
 NEW_ARTIFICIAL = 3
 _INSEE_PREFIX = re.compile(r"^(\d[0-9AB]\d{3})_")
@@ -64,6 +69,8 @@ class RunData:
     zan_from: str | None = None
     ndvi_zones: pd.DataFrame | None = None
     ndvi_parcels: pd.DataFrame | None = None
+    criteria: pd.DataFrame | None = None
+    au_zones: Any = None
     scene: bool = False
     problems: dict[str, str] = field(default_factory=dict)
 
@@ -90,20 +97,22 @@ def load_run(run_dir: str | Path) -> RunData:
     data.zoning = _attempt(data, "zoning", lambda p: _read_vector(p, "zone_urba"))
     data.validation = _attempt(data, "validation", _read_json)
     data.alerts = _attempt(data, "alerts", lambda p: _read_vector(p, "alertes"))
-    data.classes = _attempt(data, "classes", pd.read_csv)
+    data.classes = _attempt(data, "classes", _read_csv)
     data.units = _attempt(data, "units", lambda p: _read_vector(p, "unites"))
     data.units_from = "gpkg" if data.units is not None else None
     if data.units is None:
-        data.units = _attempt(data, "scores", pd.read_csv)
+        data.units = _attempt(data, "scores", _read_csv)
         data.units_from = "csv" if data.units is not None else None
-    data.sensitivity = _attempt(data, "sensitivity", pd.read_csv)
-    data.zan = _attempt(data, "zan", pd.read_csv)
+    data.sensitivity = _attempt(data, "sensitivity", _read_csv)
+    data.criteria = _attempt(data, "criteria", _read_csv)
+    data.zan = _attempt(data, "zan", _read_csv)
+    data.au_zones = _attempt(data, "au_zones", lambda p: _read_vector(p, "zones_au_consommation"))
     data.zan_from = "csv" if data.zan is not None else None
     if data.zan is None and data.alerts is not None and data.zoning is not None:
         data.zan = zan_from_alerts(data.alerts, data.zoning, data.recipe)
         data.zan_from = "alerts"
-    data.ndvi_zones = _attempt(data, "ndvi_zones", pd.read_csv)
-    data.ndvi_parcels = _attempt(data, "ndvi_parcels", pd.read_csv)
+    data.ndvi_zones = _attempt(data, "ndvi_zones", _read_csv)
+    data.ndvi_parcels = _attempt(data, "ndvi_parcels", _read_csv)
     data.scene = data.exists("scene")
     return data
 
@@ -126,6 +135,25 @@ def _read_vector(path: Path, layer: str) -> Any:
 
     layers = [str(name) for name, _ in pyogrio.list_layers(path)]
     return gpd.read_file(path, layer=layer if layer in layers else layers[0], engine="pyogrio")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A deliverable CSV, identifier-like columns as text."""
+    header = pd.read_csv(path, nrows=0).columns
+    wanted = {c.lower() for c in _TEXT_COLUMNS}
+    return pd.read_csv(path, dtype={c: "string" for c in header if str(c).lower() in wanted})
+
+
+def criterion_labels(criteria: pd.DataFrame | None) -> dict[str, str]:
+    """Short criterion labels (``criteres.csv``: the label up to its first parenthesis), by criterion name."""
+    if criteria is None or not {"name", "label"} <= set(criteria.columns):
+        return {}
+    out = {}
+    for name, label in zip(criteria["name"], criteria["label"], strict=True):
+        if isinstance(name, str) and isinstance(label, str) and label.strip():
+            short = label.split(" (")[0].strip()
+            out[name] = short if len(short) <= 40 else short[:39] + "…"
+    return out
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -52,10 +52,12 @@ def _plain(text: Any) -> str:
 
 def _figure(width: float, height: float, legend_rows: int = 0) -> tuple[Any, Any, Any]:
     """A figure split into a body and a footer (legend rows and the source line), both laid out."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     foot = 0.3 + 0.28 * legend_rows
     fig = Figure(figsize=(width, height + foot), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)  # Agg renderer, no pyplot state
     body, footer = fig.subfigures(2, 1, height_ratios=(height, foot))
     return fig, body, footer
 
@@ -215,17 +217,35 @@ def _metric(frame: Any) -> Any:
     return frame
 
 
+_OFFSETS = ((30, 22), (-30, 22), (30, -22), (-30, -22), (0, 36), (0, -36), (55, 0), (-55, 0),
+            (55, 45), (-55, 45), (55, -45), (-55, -45))
+
+
 def _label_top(ax: Any, best: pd.DataFrame) -> None:
-    """Number the best units: a dot on the unit, the label offset with a leader line (alternating sides)."""
-    offsets = ((28, 22), (-28, 22), (28, -22), (-28, -22), (0, 30))
+    """Number the best units: a dot on the unit, the label beside it with a leader line, labels not overlapping."""
+    fig = ax.get_figure(root=True)
+    fig.draw_without_rendering()  # lay the axes out so that label extents are known
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
     for position, (_, row) in enumerate(best.iterrows(), start=1):
         point = row.geometry.representative_point()
-        dx, dy = offsets[(position - 1) % len(offsets)]
         ax.plot(point.x, point.y, "o", color="black", markersize=4, markeredgecolor="white", zorder=6)
-        ax.annotate(_plain(unit_label(row, position)), (point.x, point.y), xytext=(dx, dy),
-                    textcoords="offset points", fontsize=9, fontweight="bold", ha="center", va="center", zorder=7,
-                    bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#222222", "alpha": 0.92},
-                    arrowprops={"arrowstyle": "-", "color": "#222222", "linewidth": 0.9, "shrinkA": 0, "shrinkB": 2})
+        for attempt, offset in enumerate(_OFFSETS):
+            label = _annotate(ax, _plain(unit_label(row, position)), (point.x, point.y), offset)
+            box = label.get_window_extent(renderer).expanded(1.08, 1.15)
+            if not any(box.overlaps(other) for other in placed) or attempt == len(_OFFSETS) - 1:
+                placed.append(box)
+                break
+            label.remove()
+
+
+def _annotate(ax: Any, text: str, xy: tuple[float, float], offset: tuple[float, float]) -> Any:
+    return ax.annotate(text, xy, xytext=offset, textcoords="offset points", fontsize=9, fontweight="bold",
+                       ha="center", va="center", zorder=7,
+                       bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "#222222",
+                             "alpha": 0.92},
+                       arrowprops={"arrowstyle": "-", "color": "#222222", "linewidth": 0.9, "shrinkA": 0,
+                                   "shrinkB": 2})
 
 
 def change_map(alerts: Any, zoning: Any, *, lang: str, source: str) -> bytes:
@@ -316,15 +336,20 @@ def _label_zones(ax: Any, zoning: Any, crs: Any) -> None:
 # ---------------------------------------------------------------- charts
 
 
-def contributions_chart(units: pd.DataFrame, *, lang: str, source: str, top: int = 10) -> bytes | None:
-    """Horizontal stacked bars of the ``contrib_*`` columns of the ``top`` best units (None without them)."""
+def contributions_chart(units: pd.DataFrame, *, lang: str, source: str, top: int = 10,
+                        labels: dict[str, str] | None = None) -> bytes | None:
+    """Horizontal stacked bars of the ``contrib_*`` columns of the ``top`` best units (None without them).
+
+    ``labels`` maps criterion names to the words shown in the legend (default: the names).
+    """
     t = TEXT[lang]
     columns = [c for c in units.columns if str(c).startswith("contrib_")]
     best = ranked(units).head(top)
     if not columns or best.empty:
         return None
     values = best[columns].apply(pd.to_numeric, errors="coerce").fillna(0.0)
-    values.columns = [str(c)[len("contrib_"):].replace("_", " ") for c in columns]
+    names = [str(c)[len("contrib_"):] for c in columns]
+    values.columns = [(labels or {}).get(n) or n.replace("_", " ") for n in names]
     if values.shape[1] > len(OKABE_ITO):
         order = values.abs().sum().sort_values(ascending=False).index
         kept = list(order[: len(OKABE_ITO) - 1])

@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from territoire_geo import _report_figures as figs
-from territoire_geo._report_data import FILES, RunData, alert_zones, find_column, zan_summary
+from territoire_geo._report_data import (
+    FILES,
+    RunData,
+    alert_zones,
+    criterion_labels,
+    find_column,
+    zan_summary,
+)
 from territoire_geo._report_html import Safe, Section, absent, esc, figure, note, para, table
 from territoire_geo._report_text import (
     CHANGE_NAMES,
@@ -288,7 +295,7 @@ def contributions(ctx: Ctx) -> Section:
     if d.units is None:
         section.missing = _why_units(ctx)
         return section
-    png = figs.contributions_chart(d.units, lang=ctx.lang, source=ctx.source)
+    png = figs.contributions_chart(d.units, lang=ctx.lang, source=ctx.source, labels=criterion_labels(d.criteria))
     if png is None:
         section.missing = t["why_no_contrib"]
         return section

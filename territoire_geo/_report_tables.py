@@ -38,8 +38,28 @@ def zan(ctx: Ctx) -> Section:
             total, protected = summary
             parts.append(para(t["zan_an"].format(ha=ctx.ha(protected), share=ctx.pct(protected / total),
                                                  total=ctx.ha(total))))
+    if d.au_zones is not None and not d.au_zones.empty:
+        parts.append(_au_table(ctx, d.au_zones))
     section.body = "".join(parts)
     return section
+
+
+def _au_table(ctx: Ctx, zones: pd.DataFrame) -> str:
+    """AU zones: area, surface built since the plan's approval, share and status."""
+    t = ctx.t
+    rows = []
+    for i in range(len(zones)):
+        row = zones.iloc[i]
+        status = text_of(row.get("status"))
+        rows.append([text_of(row.get("LIBELLE")), typezone_label(row.get("TYPEZONE"), ctx.lang),
+                     format_date(text_of(row.get("approval_date"))[:10] or None, ctx.lang), ctx.ha(row.get("area_ha")),
+                     ctx.ha(row.get("built_since_approval_ha")), ctx.pct(row.get("built_share")),
+                     t.get(f"status_{status}", status)])
+    rows, more = limited(rows, ctx, FILES["au_zones"])
+    heads = [t["col_unit"], t["col_type"], t["col_approval"], t["col_area"], t["col_built"], t["col_built_share"],
+             t["col_status"]]
+    return (f"<h3>{esc(t['au_table'])}</h3>" + table(heads, rows, numeric=(3, 4, 5)) + more
+            + para(t["au_caption"], "small"))
 
 
 _ZAN_TEXT = {"commune": "col_commune", "typezone": "col_type", "year": "col_year", "annee": "col_year",
@@ -54,7 +74,7 @@ def _zan_table(ctx: Ctx, frame: pd.DataFrame) -> str:
     frame = frame.set_axis(columns, axis=1)
     kinds = {c: _zan_kind(c, frame[c]) for c in columns}
     heads = [_zan_head(ctx, c) for c in columns]
-    rows = [[_zan_cell(ctx, c, kinds[c], row[c]) for c in columns] for _, row in frame.iterrows()]
+    rows = [[_zan_cell(ctx, c, kinds[c], frame[c].iat[i]) for c in columns] for i in range(len(frame))]
     rows, more = limited(rows, ctx, FILES["zan"] if ctx.data.zan_from == "csv" else FILES["alerts"])
     numeric = [i for i, c in enumerate(columns) if kinds[c] != "text"]
     return table(heads, rows, numeric=numeric, total=_zan_total(ctx, frame, kinds)) + more

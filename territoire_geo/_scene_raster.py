@@ -233,8 +233,28 @@ def terrain(dem: Any, *, bounds: Sequence[float] | None, exaggeration: float | N
         "bounds": list(box), "z": np.rint((z - zmin) * 10).astype(int).ravel().tolist(), "scale": 0.1,
         "exag": float(exaggeration), "zmin": round(zmin, 1), "zmax": round(zmax, 1),
     }
-    shade = _hillshade(fine_values, box, exaggeration)
+    plain = _rgb_url(_hillshade(fine_values, box, exaggeration))
     if overlay is None:
-        return Terrain(grid, _rgb_url(shade), box)
+        return Terrain(grid, plain, box)
+    fine = _finer(fine, overlay, texture_px)  # e.g. a 10 m NDVI on a 30 m DEM
+    shade = _hillshade(np.asarray(fine.values, dtype="float64"), box, exaggeration)
     texture, legend = _overlay(fine, shade, overlay, overlay_colormap, lang)
-    return Terrain(grid, texture, box, plain=_rgb_url(shade), legend=legend)
+    return Terrain(grid, texture, box, plain=plain, legend=legend)
+
+
+def _finer(fine: Any, overlay: Any, max_px: int) -> Any:
+    """``fine`` resampled (bilinear) to the overlay's resolution, at most 4× finer and ``max_px`` a side."""
+    from rasterio.enums import Resampling
+
+    height, width = fine.shape
+    west, south, east, north = fine.rio.bounds()
+    own = (east - west) / width * 111_320 * math.cos(math.radians((south + north) / 2))  # metres
+    try:
+        other = abs(overlay.rio.resolution()[0]) * (1.0 if overlay.rio.crs.is_projected else 111_320)
+    except Exception:  # no usable transform: keep the DEM grid
+        return fine
+    factor = min(max(round(own / other), 1), 4, max_px // max(height, width)) if other > 0 else 1
+    if factor <= 1:
+        return fine
+    return fine.rio.reproject("EPSG:4326", shape=(height * factor, width * factor), resampling=Resampling.bilinear,
+                              nodata=np.nan)

@@ -44,13 +44,13 @@ def zan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _copy_run(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".cache"))
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".cache", "figures", REPORT))
     return target
 
 
 @pytest.fixture
 def run_dir(zan_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the zan-suivi run folder."""
+    """A private copy of the zan-suivi run folder, without the report the recipe wrote."""
     return _copy_run(zan_run, tmp_path / "run")
 
 
@@ -162,15 +162,31 @@ def test_report_of_the_zan_run_is_one_self_contained_file(run_dir: Path) -> None
         assert heading in html
 
 
+def _hectares(cell: str) -> float:
+    return float(re.search(r"(\d+,\d+)\u00a0ha", cell).group(1).replace(",", "."))
+
+
 def test_planted_change_appears_in_the_zan_table(run_dir: Path) -> None:
     html = build_report(run_dir).read_text(encoding="utf-8")
     zan = _section(html, "zan")
-    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", zan) if "AUc" in r)
-    area = float(re.search(r"(\d+,\d+)\u00a0ha", row).group(1).replace(",", "."))
-    assert 2.4 <= area <= 2.7
-    assert "IIAU" in row and "30014" in row and "2022" in row
+    assert "artificialisation.csv" in zan  # the run's own accounts (one column per zone type)
+    heads = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", zan)
+    first = re.findall(r"<td(?: [^>]*)?>(.*?)</td>", re.findall(r"<tr>(.*?)</tr>", zan)[1])
+    row = dict(zip(heads, first, strict=False))
+    assert 2.4 <= _hectares(row["dont AUc"]) <= 2.7 and row["Commune"] == "30014" and row["Période"] == "2022"
     assert "0,00\u00a0ha, soit 0,0\u202f% du total" in zan  # nothing in A or N zones
+    au = next(r for r in re.findall(r"<tr>(.*?)</tr>", zan) if "IIAU" in r)
+    assert "consommée" in au and 2.4 <= _hectares(au.split("</td>")[4]) <= 2.7
     assert "Contient des données Copernicus Sentinel-2" in html and "Géoportail de l&#x27;Urbanisme" in html
+
+
+def test_zan_table_falls_back_on_alerts_and_zoning(run_dir: Path) -> None:
+    (run_dir / "artificialisation.csv").unlink()
+    zan = _section(build_report(run_dir).read_text(encoding="utf-8"), "zan")
+    assert "Estimation minimale" in zan
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", zan) if "AUc" in r)
+    assert 2.4 <= _hectares(row) <= 2.7
+    assert "IIAU" in row and "30014" in row and "2022" in row
 
 
 def test_missing_sections_are_announced_with_the_reason(run_dir: Path) -> None:
@@ -286,6 +302,8 @@ def test_unreadable_deliverables_are_announced(run_dir: Path) -> None:
 def test_no_alerts_and_units_in_degrees(run_dir: Path) -> None:
     alerts = gpd.read_file(run_dir / "alertes_changement.gpkg")
     alerts.iloc[:0].to_file(run_dir / "alertes_changement.gpkg", layer="alertes", driver="GPKG", engine="pyogrio")
+    (run_dir / "artificialisation.csv").unlink()  # recomputed from the (empty) alerts
+    (run_dir / "zones_au_consommation.gpkg").unlink()
     zones = gpd.read_file(run_dir / "zonage.gpkg", layer="zone_urba")
     units = zones[["LIBELLE", "TYPEZONE", "geometry"]].to_crs(4326).assign(score=50.0, rank=range(1, len(zones) + 1))
     units.to_file(run_dir / "unites_scores.gpkg", layer="unites", driver="GPKG", engine="pyogrio")

@@ -115,7 +115,7 @@ def test_scene_json_round_trips(page: str, zones: gpd.GeoDataFrame) -> None:
     cfg = _scene_json(page)
     assert cfg["title"] == sd.XSS_TITLE
     layers = {layer["id"]: layer for layer in cfg["deck"]["layers"]}
-    assert {"terrain", "raster", "context-0", "units-ground", "units", "change", "project"} <= set(layers)
+    assert set(layers) == {"terrain", "context-0", "units-ground", "units", "change", "project"}
     units = layers["units"]
     codec = cfg["codecs"]["units"]
     assert codec["p"][0] == "polygon" and codec["c"][0] == "palette"
@@ -126,8 +126,11 @@ def test_scene_json_round_trips(page: str, zones: gpd.GeoDataFrame) -> None:
     assert expected.buffer(1e-5).contains(gpd.points_from_xy(*np.array(ring).T)).all()
     assert cfg["codecs"]["units"]["c"][1][hostile["c"]][:3] == [236, 212, 72]  # A zone: yellow
     assert layers["units-ground"]["data"] == "tg:units"
-    assert layers["raster"]["image"].startswith("data:image/png;base64,")
     assert layers["terrain"]["mesh"] == "@@#TERRAIN_MESH"
+    # with a DEM the NDVI is blended into the relief texture; the plain hillshade is kept for the toggle
+    assert layers["terrain"]["texture"].startswith("data:image/png;base64,")
+    assert cfg["terrain"]["plain"].startswith("data:image/png;base64,")
+    assert layers["units-ground"]["filled"] is False  # outlines only: the NDVI stays visible
     assert len(cfg["terrain"]["z"]) == cfg["terrain"]["w"] * cfg["terrain"]["h"]
 
 
@@ -163,6 +166,10 @@ def test_legend_title_presets_source(page: str) -> None:
     assert labels[:3] == ["Vue d&#x27;ensemble", "Vue de dessus", "Projet"]
     assert labels[3].startswith("N°1 — ") and len(labels) == 6
     assert "Sources : PLU 30014" in page and "Sentinel-2 L2A S2A_T31TFJ_20220414T103021_L2A" in page
+    toggles = re.findall(r'<input type="checkbox" checked data-toggle="(\d+)"><span>([^<]+)</span>', page)
+    assert [t[1] for t in toggles] == ["Blocs (score)", "Zones au sol", "Changement détecté", "Projet", "NDVI",
+                                       "Relief", "Contexte 1"]
+    assert _scene_json(page)["toggles"][4] == ["raster"]
 
 
 def test_hostile_preset_label_is_escaped(zones: gpd.GeoDataFrame) -> None:
@@ -185,6 +192,7 @@ def test_categorical_raster_gets_class_legend(zones: gpd.GeoDataFrame) -> None:
     classes = rioxarray.open_rasterio(sd.SAMPLES / "truth" / "land_cover.tif").squeeze(drop=True)
     classes.attrs.update(long_name="Occupation du sol")
     deck = scene.build(zones, raster=classes)
+    assert [layer.id for layer in deck.layers] == ["raster", "units"]  # no relief: a BitmapLayer
     legend = deck.scene_info.legend
     heading = next(i for i, e in enumerate(legend) if e["label"] == "Occupation du sol")
     assert legend[heading]["kind"] == "heading" and legend[heading + 1]["kind"] == "swatch"
@@ -221,6 +229,18 @@ def test_export_overrides(zones: gpd.GeoDataFrame, tmp_path: Path) -> None:
     assert "contributeurs OpenStreetMap" in page
     assert _scene_json(page)["presets"] == [{"label": "Ici", "bounds": [4.33, 43.97, 4.4, 44.03],
                                              "pitch": 30.0, "bearing": 0.0}]
+
+
+def test_export_of_a_plain_pydeck_deck(tmp_path: Path) -> None:
+    import pydeck as pdk
+
+    layer = pdk.Layer("ScatterplotLayer", data=[{"position": [4.36, 44.0], "name": "<b>x</b>"}],
+                      get_position="position", get_radius=50)
+    deck = pdk.Deck(layers=[layer], initial_view_state=pdk.ViewState(longitude=4.36, latitude=44.0, zoom=12))
+    page = scene.export(deck, tmp_path / "plain.html", title="Plain").read_text(encoding="utf-8")
+    cfg = _scene_json(page)
+    assert cfg["deck"]["layers"][0]["data"][0]["name"] == "<b>x</b>" and "<b>x</b>" not in page
+    assert cfg["presets"] == [] and "mapProvider" not in cfg["deck"]
 
 
 # -- pieces --------------------------------------------------------------------------------------

@@ -133,6 +133,27 @@ def test_preset_buttons_move_the_camera(page: Browser) -> None:
     assert page.console_errors() == []
 
 
+def test_layer_toggles(page: Browser) -> None:
+    page.evaluate("document.querySelector('.tg-toggles').open = true")
+    labels = page.evaluate("Array.prototype.map.call(document.querySelectorAll('.tg-toggles span'),"
+                           " function (s) { return s.textContent; })")
+    ndvi = page.evaluate(f"document.querySelector('.tg-toggles input[data-toggle=\"{labels.index('NDVI')}\"]')"
+                         ".click() || true")
+    assert ndvi
+    time.sleep(2)
+    state = page.evaluate("(function () { var t = territoireScene.deck.props.layers.filter(function (l) {"
+                          " return l.id === 'terrain'; })[0]; return {visible: t.props.visible,"
+                          " plain: t.props[Symbol.for('asyncPropOriginal')].texture === JSON.parse(document.getElementById('tg-scene').textContent)"
+                          ".terrain.plain}; })()")
+    assert state == {"visible": True, "plain": True}
+    page.evaluate("document.querySelector('.tg-toggles input[data-toggle=\"0\"]').click()")  # blocks off
+    time.sleep(2)
+    visible = json.loads(page.evaluate("JSON.stringify(territoireScene.deck.props.layers.map(function (l) {"
+                                       " return [l.id, l.props.visible]; }))"))
+    assert ["units", False] in visible and ["units-ground", True] in visible
+    assert page.console_errors() == []
+
+
 def test_pydeck_bundle_fallback_renders(tmp_path: Path) -> None:
     deck = scene.build(sd.zones(), dem=sd.dem(), title="Repli pydeck")
     path = scene.export(deck, tmp_path / "pydeck.html", bundle="pydeck")

@@ -177,7 +177,7 @@
     deckgl.setProps({layers: layers.map(function (layer) {
       var props = {visible: !hidden[layer.id]};
       if (layer.id === 'terrain' && cfg.terrain && cfg.terrain.plain) {  // raster blended in the relief texture
-        props.texture = hidden.raster ? cfg.terrain.plain : layer.props.texture;
+        props.texture = hidden.raster ? cfg.terrain.plain : byId.terrain.texture;
       }
       return layer.clone(props);
     })});

@@ -75,8 +75,8 @@ def make_crops(ctx: RunContext, folder: Path) -> dict[str, Any]:
     parcels = gpd.read_file(c.parcels).to_crs(crs)
     parcels = parcels[[c.id_column, c.group_column, "geometry"]].copy()
     parcels[c.id_column] = parcels[c.id_column].astype(str)
-    parcels["geometry"] = parcels.buffer(-c.inner_buffer_m)
-    parcels = parcels[~parcels.geometry.is_empty]
+    inner = parcels.buffer(-c.inner_buffer_m)
+    parcels["geometry"] = inner.where(~inner.is_empty & (inner.area > 0), parcels.geometry)  # tiny parcels kept whole
     series = _open_zarr(ctx.artefacts["composites"]["ndvi_series"], crs)["ndvi"]
     table = zonal.stats(series, parcels, ["mean", "coverage"], long=True, id_column=c.id_column, prefix="ndvi")
     table = _tidy_series(table, parcels, c.id_column, c.group_column)
