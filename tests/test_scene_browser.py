@@ -134,6 +134,7 @@ def test_preset_buttons_move_the_camera(page: Browser) -> None:
 
 
 def test_layer_toggles(page: Browser) -> None:
+    page.evaluate("territoireScene.fly(0, 0)")  # the overview shows every layer
     page.evaluate("document.querySelector('.tg-toggles').open = true")
     labels = page.evaluate("Array.prototype.map.call(document.querySelectorAll('.tg-toggles span'),"
                            " function (s) { return s.textContent; })")
