@@ -177,7 +177,7 @@ def zones(size: int, count: int, seed: int = 1) -> Any:
 # ---------------------------------------------------------------- case 2 / 6: the pipeline
 
 
-def _run_pipeline(items: list[Any], area: Any, polygons: Any) -> dict[str, Any]:
+def _run_pipeline(items: list[Any], area: Any, polygons: Any, chunks: int | None) -> dict[str, Any]:
     import dask
     import rioxarray  # noqa: F401  (registers .rio)
 
@@ -186,7 +186,7 @@ def _run_pipeline(items: list[Any], area: Any, polygons: Any) -> dict[str, Any]:
     from territoire_geo.load import load
 
     start = time.perf_counter()
-    ds = load(items, bands=list(BANDS), aoi=area, mask=True)
+    ds = load(items, bands=list(BANDS), aoi=area, mask=True, chunks={"x": chunks, "y": chunks} if chunks else None)
     idx = indices.compute(ds, ["ndvi", "ndbi", "mndwi"]).assign_coords(spatial_ref=ds.spatial_ref)
     comp = composite(idx, period=PERIODS, method="median")
     before, after = comp.sel(period="before"), comp.sel(period="after")
@@ -206,12 +206,13 @@ def _run_pipeline(items: list[Any], area: Any, polygons: Any) -> dict[str, Any]:
 
 
 def pipeline(params: Mapping[str, Any]) -> Run:
-    """Setup of the full pipeline on a ``params["size"]`` tile."""
+    """Setup of the full pipeline on a ``params["size"]`` tile (``params["chunks"]``: load chunks, default the library's)."""
     size = int(params["size"])
     root = ensure_tile(size, int(params.get("seed", 0)))
     items = items_over_http(root, serve(root))
     area, polygons = aoi(size), zones(size, int(params.get("zones", 2000)))
-    return lambda: _run_pipeline(items, area, polygons)
+    chunks = params.get("chunks")
+    return lambda: _run_pipeline(items, area, polygons, int(chunks) if chunks else None)
 
 
 # ---------------------------------------------------------------- case 2: read throughput

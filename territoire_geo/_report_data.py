@@ -84,16 +84,16 @@ class RunData:
         return (self.run_dir / FILES[role]).exists()
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Read a finished run folder.
+def load_run(run_dir: str | Path, manifest: dict[str, Any] | None = None) -> RunData:
+    """Read a finished run folder (``manifest``: use this one instead of ``manifest.json``).
 
     Raises
     ------
     DataError
-        If the folder has no manifest (the run did not finish).
+        If the folder has no manifest (the run did not finish) and none is given.
     """
     root = Path(run_dir)
-    data = RunData(root, read_manifest(root))
+    data = RunData(root, dict(manifest) if manifest is not None else read_manifest(root))
     data.zoning = _attempt(data, "zoning", lambda p: _read_vector(p, "zone_urba"))
     data.validation = _attempt(data, "validation", _read_json)
     data.alerts = _attempt(data, "alerts", lambda p: _read_vector(p, "alertes"))

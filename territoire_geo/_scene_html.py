@@ -195,8 +195,8 @@ def _csp(scripts: Sequence[str], basemap: bool) -> str:
 
 def render_page(*, title: str, lang: str, scene: dict[str, Any], bundle: DeckBundle, legend: Sequence[dict[str, Any]],
                 presets: Sequence[dict[str, Any]], source_line: str, basemap: bool,
-                toggles: Sequence[str] = ()) -> str:
-    """The complete HTML text of a scene page."""
+                toggles: Sequence[str] = (), generated: dt.date | None = None) -> str:
+    """The complete HTML text of a scene page (``generated``: date shown, today by default)."""
     from territoire_geo import __version__
 
     words, e = TEXT[lang], html.escape
@@ -205,7 +205,7 @@ def render_page(*, title: str, lang: str, scene: dict[str, Any], bundle: DeckBun
         scripts = [scripts[0], "window.__tgCore=window.deck;", scripts[1],
                    "window.__tgJson=window.deck;window.deck=window.__tgCore;"]
     scripts.append(_asset("scene_page.js"))
-    date = dt.date.today().strftime("%d/%m/%Y" if lang == "fr" else "%Y-%m-%d")
+    date = (generated or dt.date.today()).strftime("%d/%m/%Y" if lang == "fr" else "%Y-%m-%d")
     generated = words["generated"].format(date=date, version=__version__)
     source = " · ".join(p for p in (source_line, words["basemap"] if basemap else "", generated) if p)
     body_scripts = "".join(f"<script>{s}</script>\n" for s in scripts)

@@ -43,7 +43,11 @@ class Fault:
         ``after`` bytes, close), ``html`` (200 with an HTML page),
         ``delay`` (sleep ``seconds`` then answer normally), ``trickle``
         (send the body in 1-byte writes ``seconds`` apart, at most ``after``
-        bytes before closing).
+        bytes before closing), ``length`` (announce a wrong
+        ``Content-Length`` of ``after`` bytes, send the real body, close),
+        ``expire`` (on a server built with ``signed=True``: every signature
+        issued so far becomes stale, so this request gets 403 until the URL
+        is signed again with :meth:`RangeHTTPServer.sign`).
     """
 
     kind: str
@@ -67,12 +71,18 @@ class _Handler(SimpleHTTPRequestHandler):
         self._serve(send_body=True)
 
     def _serve(self, *, send_body: bool) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         self.server.record(self.command, path, self.headers.get("Range"), dict(self.headers))
         fault = self.server.next_fault(path)
         if fault and fault.kind == "delay":
             time.sleep(fault.seconds)
             fault = None
+        if fault and fault.kind == "expire":
+            self.server.expire_signatures()
+            fault = None
+        if self.server.signed and not self.server.signature_ok(query):
+            self._plain(403, b"signature expired or missing\n")
+            return
         if fault and fault.kind in {"status", "html"}:
             self._send_fault(fault)
             return
@@ -110,7 +120,8 @@ class _Handler(SimpleHTTPRequestHandler):
         self.send_response(206 if partial else 200)
         self.send_header("Content-Type", self.guess_type(str(file)))
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(length))
+        announced = fault.after if fault is not None and fault.kind == "length" else length
+        self.send_header("Content-Length", str(announced))
         self.send_header("ETag", f'"{int(file.stat().st_mtime)}-{size}"')
         if partial:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
@@ -139,14 +150,14 @@ class _Handler(SimpleHTTPRequestHandler):
         if fault is None:
             self.wfile.write(data)
             return
-        if fault.kind == "trickle":
-            for byte in data[: fault.after or len(data)]:
-                self.wfile.write(bytes([byte]))
+        try:
+            if fault.kind == "trickle":
+                _trickle(self.wfile, data[: fault.after or len(data)], fault.seconds)
+            else:
+                self.wfile.write(data if fault.kind == "length" else data[: fault.after])
                 self.wfile.flush()
-                time.sleep(fault.seconds)
-        else:
-            self.wfile.write(data[: fault.after])
-            self.wfile.flush()
+        except OSError:  # the client gave up (timeout): expected with these faults
+            pass
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -154,16 +165,41 @@ class _Handler(SimpleHTTPRequestHandler):
             pass
 
 
+def _trickle(out: Any, data: bytes, seconds: float) -> None:
+    """Write ``data`` one byte at a time, ``seconds`` apart."""
+    for byte in data:
+        out.write(bytes([byte]))
+        out.flush()
+        time.sleep(seconds)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, signed: bool = False) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.root = root
+        self.signed = signed
+        self.signature = 0  # the only valid ``sig`` value (0: none issued yet)
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.requests: list[tuple[str, str, str | None, dict[str, str]]] = []
         self._lock = threading.Lock()
+
+    def issue_signature(self) -> int:
+        with self._lock:
+            self.signature += 1
+            return self.signature
+
+    def expire_signatures(self) -> None:
+        with self._lock:
+            self.signature += 1  # burnt: no URL carries it, so every issued one is stale
+
+    def signature_ok(self, query: str) -> bool:
+        from urllib.parse import parse_qs
+
+        with self._lock:
+            return parse_qs(query).get("sig") == [str(self.signature)]
 
     def record(self, method: str, path: str, rng: str | None, headers: dict[str, str]) -> None:
         with self._lock:
@@ -180,7 +216,9 @@ class RangeHTTPServer:
 
     Use as a context manager; ``url`` is the base URL. ``inject(path, *faults)``
     queues faults for the next requests to ``path`` (``/red.tif``); each is
-    used once, in order.
+    used once, in order. With ``signed=True`` every request must carry the
+    newest signature ``?sig=N`` given by :meth:`sign` (a stand-in for expiring
+    signed URLs such as SAS tokens), else it gets 403.
 
     Examples
     --------
@@ -189,9 +227,9 @@ class RangeHTTPServer:
     ...     rasterio.open(server.url + "/red.tif")
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, signed: bool = False) -> None:
         self.root = Path(root)
-        self._server = _Server(self.root)
+        self._server = _Server(self.root, signed)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -212,6 +250,17 @@ class RangeHTTPServer:
     def count(self, path: str, method: str = "GET") -> int:
         """How many requests of ``method`` reached ``path``."""
         return sum(1 for m, p, _, _ in self._server.requests if p == path and m == method)
+
+    def sign(self, href: str) -> str:
+        """``href`` with a fresh ``sig=N``; every signature issued before becomes stale.
+
+        Usable as the ``sign`` hook of :func:`territoire_geo.fetch.fetch`.
+        """
+        return f"{href}{'&' if '?' in href else '?'}sig={self._server.issue_signature()}"
+
+    def expire_signatures(self) -> None:
+        """Make every signature issued so far stale (the next requests get 403)."""
+        self._server.expire_signatures()
 
     def __enter__(self) -> RangeHTTPServer:
         self._thread.start()
@@ -298,6 +347,10 @@ class Response:
     headers: dict[str, str] | None = None
     #: Announce the whole body but send only this many bytes, then drop the connection.
     cut_after: int | None = None
+    #: Announce this ``Content-Length`` instead of the real one (then drop the connection).
+    content_length: int | None = None
+    #: Send the body one byte at a time, this many seconds apart (then drop the connection).
+    trickle: float | None = None
 
     def encoded(self) -> bytes:
         """The body as bytes (dicts and lists are JSON-encoded)."""
@@ -330,17 +383,25 @@ class _RouteHandler(SimpleHTTPRequestHandler):
         body = response.encoded()
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(body)))
+        announced = len(body) if response.content_length is None else response.content_length
+        self.send_header("Content-Length", str(announced))
         for key, value in (response.headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
         if self.command == "HEAD":
             return
-        if response.cut_after is None:
+        if response.cut_after is None and response.trickle is None and response.content_length is None:
             self.wfile.write(body)
             return
-        self.wfile.write(body[: response.cut_after])
-        self.wfile.flush()
+        sent = body if response.cut_after is None else body[: response.cut_after]
+        try:
+            if response.trickle is not None:
+                _trickle(self.wfile, sent, response.trickle)
+            else:
+                self.wfile.write(sent)
+                self.wfile.flush()
+        except OSError:  # the client gave up (timeout): expected with these faults
+            pass
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)

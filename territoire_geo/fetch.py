@@ -8,23 +8,28 @@ an item collection whose hrefs point at the local files, so that
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pystac
 
 from territoire_geo._types import AOILike, normalize_aoi
 from territoire_geo.bands import band_assets
 from territoire_geo.config import Settings
+from territoire_geo.errors import AuthenticationError
 from territoire_geo.sources._http import HttpClient, redact_url
 from territoire_geo.sources.download import download
 
 __all__ = ["FetchedAsset", "fetch", "fetch_report"]
 
 Progress = Callable[[str, int, int | None], None]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,10 @@ def fetch(
         When given, each asset is clipped to the AOI (window read through
         GDAL, written as a COG) instead of downloaded whole.
     sign
-        Hook applied to every href before it is requested.
+        Hook applied to every href before it is requested. When the server
+        refuses a signed URL (401/403: an expired signature), the href is
+        signed again and requested once more; a second refusal is an
+        :class:`~territoire_geo.errors.AuthenticationError`.
     progress
         Called with (label, bytes just received, total bytes or None).
     source
@@ -100,13 +108,14 @@ def fetch(
         local = item.clone()
         for name, band in band_assets(item, bands).items():
             target = root / (item.collection_id or "items") / item.id / f"{name}.tif"
-            href = sign(band.href) if sign else band.href
             label = f"{item.id}/{name}"
             if area is not None:
-                done = _clip(href, target, area, settings, label)
+                done = _signed(band.href, sign, partial(_clip, target=target, area=area, settings=settings,
+                                                        label=label))
             else:
-                result = download(href, target, http=http, checksum=band.checksum,
-                                  progress=(lambda n, t, _l=label: progress(_l, n, t)) if progress else None)
+                result = _signed(band.href, sign, partial(
+                    download, target=target, http=http, checksum=band.checksum, size=_size(item, band.key),
+                    progress=partial(progress, label) if progress else None))
                 done = FetchedAsset(item.id, name, redact_url(band.href), str(target), result.bytes_transferred,
                                     result.cached, result.resumed, result.verified, False)
             report.append(FetchedAsset(item.id, name, redact_url(band.href), done.path, done.bytes,
@@ -115,6 +124,35 @@ def fetch(
         local_items.append(local)
     _write_item_collection(root / "items.json", local_items)
     return local_items, report
+
+
+def _signed(href: str, sign: Callable[[str], str] | None, get: Callable[[str], T]) -> T:
+    """``get(sign(href))``; on 401/403 sign once more (the signature may have expired) and retry once.
+
+    Raises
+    ------
+    AuthenticationError
+        If the freshly signed URL is refused too (no loop).
+    """
+    if sign is None:
+        return get(href)
+    try:
+        return get(sign(href))
+    except AuthenticationError:
+        log.info("%s refused the signed URL (expired?); signing it again, once", redact_url(href))
+    try:
+        return get(sign(href))
+    except AuthenticationError as exc:
+        raise AuthenticationError(
+            f"{redact_url(href)} was refused even after signing the URL again; check the signing "
+            "credentials or that you may read this asset"
+        ) from exc
+
+
+def _size(item: pystac.Item, key: str) -> int | None:
+    """The asset's ``file:size`` when it is a usable byte count."""
+    value = item.assets[key].extra_fields.get("file:size")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _is_hub_product(item: pystac.Item) -> bool:

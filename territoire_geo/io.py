@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +22,8 @@ from territoire_geo.config import Settings, gdal_env
 from territoire_geo.errors import ConfigError, DataError, ExportError
 
 __all__ = ["clip_to_cog", "write_cog", "write_cube_zarr", "write_raster", "write_vector"]
+
+_URL = re.compile(r"https?://[^\s'\"]+")
 
 
 def clip_to_cog(href: str, target: str | os.PathLike[str], aoi: AOI, *, settings: Settings | None = None) -> int:
@@ -38,7 +41,10 @@ def clip_to_cog(href: str, target: str | os.PathLike[str], aoi: AOI, *, settings
     import rasterio
     from rasterio.windows import Window, from_bounds
 
+    from territoire_geo.sources._http import redact_url
+
     path = f"/vsicurl/{href}" if href.startswith(("http://", "https://")) else href
+    shown = redact_url(href) if href.startswith(("http://", "https://")) else href  # signed URLs hold secrets
     try:
         with gdal_env(settings), rasterio.open(path) as src:
             minx, miny, maxx, maxy = aoi.to_crs(src.crs).bounds
@@ -48,9 +54,15 @@ def clip_to_cog(href: str, target: str | os.PathLike[str], aoi: AOI, *, settings
             transform = src.window_transform(window)
             crs, nodata = src.crs, src.nodata
     except rasterio.errors.WindowError as exc:
-        raise DataError(f"the AOI does not overlap {href}; check the AOI") from exc
+        raise DataError(f"the AOI does not overlap {shown}; check the AOI") from exc
     except rasterio.errors.RasterioIOError as exc:
-        raise DataError(f"cannot read {href}: {str(exc).splitlines()[0][:160]}") from exc
+        detail = _URL.sub(lambda m: redact_url(m.group(0)), str(exc).splitlines()[0])[:160]
+        if re.search(r"HTTP response code: 40[13]\b", detail):
+            from territoire_geo.errors import AuthenticationError
+
+            raise AuthenticationError(f"{shown} was refused ({detail}); check your credentials or that the "
+                                      "URL is signed and not expired") from exc
+        raise DataError(f"cannot read {shown}: {detail}") from exc
     try:
         out = write_cog(target, np.ascontiguousarray(data), transform, crs, nodata=nodata)
     except OSError as exc:
@@ -220,7 +232,7 @@ def write_vector(frame: Any, path: str | os.PathLike[str], *, layer: str | None 
 GPKG_TIMESTAMP = "2000-01-01T00:00:00.000Z"
 
 
-class _reproducible_gpkg:  # noqa: N801 (used as a context manager)
+class _reproducible_gpkg:
     """Fix the GeoPackage ``last_change`` timestamps (GDAL's OGR_CURRENT_DATE) while writing."""
 
     def __enter__(self) -> None:

@@ -119,13 +119,21 @@ def build_report(run_dir: str | os.PathLike[str], *, lang: str = "fr", out: str 
 
 
 def render_report(run_dir: str | os.PathLike[str], *, lang: str = "fr",
-                  now: dt.datetime | None = None) -> tuple[str, dict[str, bytes]]:
+                  now: dt.datetime | None = None,
+                  manifest: dict[str, Any] | None = None) -> tuple[str, dict[str, bytes]]:
     """The report HTML and its figures (name → PNG bytes), nothing written.
+
+    ``now`` is the generation date printed; ``manifest`` replaces ``manifest.json``
+    (``recipe rerun`` passes the original run's times so the report is reproduced).
+
+    ``manifest`` (the recipe runner's, still in memory) is used instead of the
+    folder's ``manifest.json``, so that the manifest is written only once the
+    report is there too.
 
     Raises
     ------
     DataError
-        If the folder has no manifest (the run did not finish).
+        If the folder has no manifest (the run did not finish) and none is given.
     """
     from territoire_geo import _report_sections as sections
     from territoire_geo._report_data import load_run
@@ -133,7 +141,7 @@ def render_report(run_dir: str | os.PathLike[str], *, lang: str = "fr",
     from territoire_geo._report_html import page
     from territoire_geo._report_text import TEXT, check_lang
 
-    data = load_run(Path(run_dir))
+    data = load_run(Path(run_dir), manifest)
     ctx = sections.Ctx(data, check_lang(lang), source_line(data.manifest, lang))
     built = [_build(key, builder, ctx) for key, builder in _sections()]
     title, head = sections.header(ctx)

@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from collections.abc import Sequence
@@ -258,7 +259,7 @@ def _checked_presets(presets: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def export(deck: pdk.Deck, path: str | os.PathLike[str], *, title: str | None = None, lang: str | None = None,
            legend: Sequence[Any] | None = None, source_line: str | None = None,
            presets: Sequence[dict[str, Any]] | None = None, basemap: bool = False, overwrite: bool = False,
-           bundle: BundleKind = "auto") -> Path:
+           bundle: BundleKind = "auto", generated: dt.date | None = None) -> Path:
     """Write ``deck`` as one self-contained, offline HTML file.
 
     Parameters
@@ -277,6 +278,9 @@ def export(deck: pdk.Deck, path: str | os.PathLike[str], *, title: str | None = 
         Replace an existing file.
     bundle
         deck.gl source, see :func:`ensure_bundle`.
+    generated
+        Date printed in the source line (today by default; recipes pass the run's date
+        so that a rerun reproduces the page).
 
     Returns
     -------
@@ -305,7 +309,7 @@ def export(deck: pdk.Deck, path: str | os.PathLike[str], *, title: str | None = 
              "lang": info.lang}
     page = render_page(title=info.title, lang=info.lang, scene=scene, bundle=js, legend=info.legend,
                        presets=info.presets, source_line=info.source_line, basemap=basemap,
-                       toggles=[t["label"] for t in info.toggles])
+                       toggles=[t["label"] for t in info.toggles], generated=generated)
     return write_page(page, path, overwrite=overwrite)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from territoire_geo_cli.gendocs import cli_reference, recipe_reference
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"

@@ -70,9 +70,10 @@ def test_missing_layer_lowers_reliability(tmp_path: Path) -> None:
     recipe = tmp_path / "no-rga.yaml"
     recipe.write_text(text.replace("scene:", "scene_disabled:").replace("scene_disabled:", "scene:\n  enabled: false\n"
                                                                        "scene_unused:", 1), encoding="utf-8")
-    recipe.write_text("\n".join(l for l in recipe.read_text().splitlines() if not l.startswith("scene_unused")
-                                and not l.startswith("  title: \"Réserve") and "extrude" not in l
-                                and "lang: fr" not in l and "projet_batiments" not in l), encoding="utf-8")
+    recipe.write_text("\n".join(line for line in recipe.read_text().splitlines()
+                                if not line.startswith("scene_unused") and not line.startswith("  title: \"Réserve")
+                                and "extrude" not in line and "lang: fr" not in line
+                                and "projet_batiments" not in line), encoding="utf-8")
     run_file(recipe)
     scores = pd.read_csv(tmp_path / "run" / "scores.csv")
     assert (scores["reliability"] < 1).all()

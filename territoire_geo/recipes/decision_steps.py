@@ -289,7 +289,10 @@ def make_scene(ctx: RunContext, folder: Path) -> dict[str, Any]:
     project = gpd.read_file(sc.project) if sc.project else None
     deck = scene.build(units, extrude=extrude, change_patches=alerts, dem=dem, project=project, lang=sc.lang,
                        title=sc.title or ctx.recipe.title, source_line=_source_line(ctx))
-    html = scene.export(deck, folder / "scene.html")
+    import datetime as dt
+
+    generated = dt.date.fromisoformat(ctx.stamp[:10])
+    html = scene.export(deck, folder / "scene.html", generated=generated)
     out: dict[str, Any] = {"out:scene.html": html}
     if sc.png:
         out["out:scene.png"] = scene.snapshot(html, folder / "scene.png")

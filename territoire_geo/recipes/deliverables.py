@@ -110,18 +110,22 @@ def _scores(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
     return out
 
 
-def write_report(ctx: RunContext, moment: str) -> list[Path]:
-    """Render the report of the finished run (it reads the manifest) and write it with its figures.
+def write_report(ctx: RunContext, overrides: dict[str, Any] | None) -> list[Path]:
+    """Render the report of the finished run and write it with its figures.
 
-    ``moment`` (ISO time) is the date printed in the report: the run's start, or for
-    ``recipe rerun`` the original run's start, so that a rerun reproduces it byte for byte.
+    The report shows the run's times and step durations from the manifest, or
+    ``overrides`` (for ``recipe rerun``: the original run's, so that a rerun
+    reproduces the report byte for byte).
     """
     import datetime as dt
 
     from territoire_geo.report import FIGURES, REPORT, render_report
 
     lang = ctx.recipe.report.lang if ctx.recipe.report else "fr"
-    html, figures = render_report(ctx.run_dir, lang=lang, now=dt.datetime.fromisoformat(moment))
+    manifest = json.loads(json.dumps(ctx.manifest.to_dict(), default=str))  # as it is written
+    manifest.update(overrides or {})
+    html, figures = render_report(ctx.run_dir, lang=lang, manifest=manifest,
+                                  now=dt.datetime.fromisoformat(manifest["started"]))
     written = []
     for name, png in figures.items():
         written.append(_write_bytes(ctx.run_dir / FIGURES / f"{Path(name).stem}.png", png))

@@ -9,15 +9,17 @@ are then written into the run folder, and ``manifest.json`` last.
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from territoire_geo.errors import ExportError
+from territoire_geo.errors import ExportError, TerritoireError
 from territoire_geo.provenance import MANIFEST, Manifest
 from territoire_geo.recipes.models import Recipe
 
@@ -53,6 +55,7 @@ class RunContext:
     deliverables: list[Path] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     computed: list[str] = field(default_factory=list)
+    stamp: str = ""  # ISO time documents show as their date: the run's start, or the original run's
 
     def say(self, event: str, **info: Any) -> None:
         """Report progress to the caller (CLI progress display, notebook…)."""
@@ -84,8 +87,8 @@ def plan(recipe: Recipe) -> list[Step]:
 
 
 def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None, overwrite: bool = False,
-        scheduler: str | None = None, progress: Progress | None = None, report_time: str | None = None
-        ) -> RunResult:
+        scheduler: str | None = None, progress: Progress | None = None,
+        report_overrides: dict[str, Any] | None = None) -> RunResult:
     """Run every enabled step of ``recipe`` and write the run folder.
 
     Parameters
@@ -102,8 +105,10 @@ def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None
     progress
         Called with ``(event, **info)``: ``step`` (name, index, total), ``step-done``
         (name, cached, seconds), ``done``.
-    report_time
-        Date printed in the report (ISO); the run's start by default.
+    report_overrides
+        Manifest fields the report shows instead of this run's (``started``,
+        ``finished``, ``steps``): ``recipe rerun`` passes the original run's, so that
+        the reproduced report is byte-identical when the data are.
 
     Raises
     ------
@@ -116,18 +121,36 @@ def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None
     run_dir = _prepare(recipe.output, overwrite)
     manifest = Manifest(recipe=_public_recipe(recipe), recipe_text=recipe_text, recipe_file=recipe_file)
     ctx = RunContext(recipe, run_dir, run_dir / ".cache", manifest, progress)
+    ctx.stamp = (report_overrides or {}).get("started") or manifest.started
     client = dask_client(scheduler or recipe.scheduler)
     try:
-        steps = plan(recipe)
-        for index, step in enumerate(steps, start=1):
-            _run_step(ctx, step, index, len(steps))
-        outputs = _finish(ctx, report_time)
+        with _disk_errors(run_dir):
+            steps = plan(recipe)
+            for index, step in enumerate(steps, start=1):
+                _run_step(ctx, step, index, len(steps))
+            outputs = _finish(ctx, report_overrides)
     finally:
         if client is not None:
             client.close()
     ctx.say("done", run_dir=str(run_dir))
     return RunResult(run_dir, outputs, tuple(ctx.cached), tuple(ctx.computed), time.perf_counter() - started,
                      _summary(ctx))
+
+
+@contextmanager
+def _disk_errors(run_dir: Path) -> Iterator[None]:
+    """A full or read-only disk met by any writer (parquet, zarr, copies) is an :class:`ExportError`."""
+    try:
+        yield
+    except TerritoireError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ExportError(f"disk full while writing the run folder {run_dir}; free space and run again "
+                              "(finished steps are kept and reused)") from exc
+        if exc.errno == errno.EROFS:
+            raise ExportError(f"{run_dir} is on a read-only file system; choose another --out") from exc
+        raise
 
 
 def _prepare(run_dir: Path, overwrite: bool) -> Path:
@@ -164,9 +187,14 @@ def _run_step(ctx: RunContext, step: Step, index: int, total: int) -> None:
         cached = True
     else:
         _clear_stale(ctx.cache_dir, step.name, folder)
+        shutil.rmtree(folder, ignore_errors=True)  # what an interrupted attempt left (no .done)
         folder.mkdir(parents=True, exist_ok=True)
-        result = step.func(ctx, folder)
-        _write_done(done, result, folder)
+        try:
+            result = step.func(ctx, folder)
+            _write_done(done, result, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # half-written artefacts are never reused
+            raise
         ctx.artefacts[step.name] = result
         ctx.computed.append(step.name)
         cached = False
@@ -198,17 +226,18 @@ def _read_done(done: Path, folder: Path) -> dict[str, Any]:
     return {k: (folder / v[1:] if isinstance(v, str) and v.startswith("@") else v) for k, v in body.items()}
 
 
-def _finish(ctx: RunContext, report_time: str | None) -> dict[str, Path]:
+def _finish(ctx: RunContext, report_overrides: dict[str, Any] | None) -> dict[str, Path]:
+    from territoire_geo.provenance import _now
     from territoire_geo.recipes import deliverables, steps
 
     outputs = steps.write_deliverables(ctx)
     ctx.manifest.add_outputs(ctx.run_dir, outputs.values())
-    ctx.manifest.write(ctx.run_dir)
     if ctx.recipe.report is not None and ctx.recipe.report.enabled:
-        written = deliverables.write_report(ctx, report_time or ctx.manifest.started)
+        ctx.manifest.finished = _now()  # the report reads the manifest from memory: none on disk before it
+        written = deliverables.write_report(ctx, report_overrides)
         outputs["rapport.html"] = written[-1]
         ctx.manifest.add_outputs(ctx.run_dir, written)
-        ctx.manifest.write(ctx.run_dir)
+    ctx.manifest.write(ctx.run_dir)  # last, once: a folder without it is an unfinished run
     return outputs
 
 

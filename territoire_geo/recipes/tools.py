@@ -133,7 +133,7 @@ def rerun(run_dir: str | os.PathLike[str], *, output: str | os.PathLike[str] | N
         shutil.rmtree(target)
     result = run(recipe.model_copy(update={"output": target.resolve()}), recipe_text=text,
                  recipe_file=recipe_file, overwrite=overwrite, progress=progress,
-                 report_time=manifest.get("started"))
+                 report_overrides={k: manifest[k] for k in ("started", "finished", "steps") if k in manifest})
     identical, different, missing = [], [], []
     for entry in manifest.get("outputs", []):
         path = result.run_dir / entry["path"]

@@ -139,7 +139,8 @@ class HttpClient:
             response = self.session.request(method, url, **kwargs)
         except requests.exceptions.InvalidURL as exc:
             raise SourceError(f"invalid URL {redact_url(url)}; check the address") from exc
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:  # a body cut mid-way is transient too
             return _short(exc), None, None
         if response.status_code in TRANSIENT_STATUS:
             response.close()

@@ -45,7 +45,8 @@ class DownloadResult:
 
 
 def download(url: str, target: Path, *, http: HttpClient, checksum: str | None = None,
-             progress: Progress | None = None, max_resumes: int | None = None) -> DownloadResult:
+             progress: Progress | None = None, max_resumes: int | None = None,
+             size: int | None = None) -> DownloadResult:
     """Download ``url`` to ``target`` unless it is already there.
 
     Parameters
@@ -56,20 +57,23 @@ def download(url: str, target: Path, *, http: HttpClient, checksum: str | None =
         Final path; written atomically.
     checksum
         ``file:checksum`` multihash (hex) to verify against.
+    size
+        ``file:size`` in bytes, when the catalogue gives it: a file of another
+        size is discarded (a server may announce a short ``Content-Length``).
     progress
         Called with (bytes just received, total bytes or None).
 
     Raises
     ------
     ChecksumError
-        If the bytes do not match ``checksum`` (the partial file is removed).
+        If the bytes do not match ``checksum`` or ``size`` (the partial file is removed).
     SourceError, SourceUnavailableError, AuthenticationError
         As :class:`HttpClient` raises them.
     ExportError
         If the disk is full or the target cannot be written.
     """
     target = Path(target)
-    if target.exists() and _intact(target, checksum):
+    if target.exists() and _intact(target, checksum, size):
         return DownloadResult(target, 0, True, False, None)
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
@@ -78,6 +82,7 @@ def download(url: str, target: Path, *, http: HttpClient, checksum: str | None =
             moved, resumed = _http_download(url, part, http, progress, max_resumes or http.policy.retries + 2)
         else:
             moved, resumed = _copy_local(url, part), False
+        _verify_size(part, size, url)
         verified = _verify(part, checksum, url)
         os.replace(part, target)
     except OSError as exc:
@@ -92,7 +97,9 @@ def download(url: str, target: Path, *, http: HttpClient, checksum: str | None =
     return DownloadResult(target, moved, False, resumed, verified)
 
 
-def _intact(path: Path, checksum: str | None) -> bool:
+def _intact(path: Path, checksum: str | None, size: int | None = None) -> bool:
+    if size is not None and path.stat().st_size != size:
+        return False
     if checksum is None:
         return True
     algorithm, expected = parse_multihash(checksum)
@@ -112,6 +119,16 @@ def _verify(part: Path, checksum: str | None, url: str) -> str | None:
             "the file was discarded, run again or report the corrupt asset"
         )
     return algorithm
+
+
+def _verify_size(part: Path, size: int | None, url: str) -> None:
+    if size is None or part.stat().st_size == size:
+        return
+    actual = part.stat().st_size
+    part.unlink(missing_ok=True)
+    _meta(part).unlink(missing_ok=True)
+    raise ChecksumError(f"{redact_url(url)}: {actual} bytes received but the catalogue announces {size}; "
+                        "the file was discarded, run again or report the asset")
 
 
 def _copy_local(url: str, part: Path) -> int:
