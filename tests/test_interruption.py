@@ -194,15 +194,18 @@ def test_run_folder_on_a_full_disk_is_export_error_exit_5(one_mb: Path) -> None:
         check_valid(path)
 
 
-def test_tiny_run_folder_fails_in_the_first_step_with_exit_5(tmp_path: Path) -> None:
-    disk = next(_tmpfs(tmp_path / "disk", "100k"))
-    try:
-        done = subprocess.run([*CLI, "-q", "recipe", "run", str(RECIPE), "--out", str(disk / "run")],
-                              capture_output=True, text=True, cwd=REPO, check=False, timeout=240)
-        assert done.returncode == 5 and "disk full" in done.stderr and "Traceback" not in done.stderr, done.stderr
-        assert [p for p in (disk / "run").rglob("*") if p.is_file()] == []  # the half-written step is removed
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
+@pytest.fixture
+def hundred_kb(tmp_path: Path) -> Iterator[Path]:
+    """A 100 KB tmpfs: full during the first step's GeoParquet writes."""
+    yield from _tmpfs(tmp_path / "small", "100k")
+
+
+def test_tiny_run_folder_fails_in_the_first_step_with_exit_5(hundred_kb: Path) -> None:
+    out = hundred_kb / "run"
+    done = subprocess.run([*CLI, "-q", "recipe", "run", str(RECIPE), "--out", str(out)],
+                          capture_output=True, text=True, cwd=REPO, check=False, timeout=240)
+    assert done.returncode == 5 and "disk full" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert [p for p in out.rglob("*") if p.is_file()] == []  # the half-written step folder is removed
 
 
 def test_fetch_cache_on_a_full_disk_then_more_space(one_mb: Path) -> None:

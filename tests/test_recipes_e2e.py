@@ -63,21 +63,25 @@ def test_reserve_fonciere_scene_report_and_manifest(reserve: Path) -> None:
 
 
 def test_missing_layer_lowers_reliability(tmp_path: Path) -> None:
-    text = (REPO / "recipes" / "reserve-fonciere.yaml").read_text(encoding="utf-8")
-    text = "\n".join(line for line in text.splitlines() if "rga_argiles" not in line)
-    text = text.replace("output: ../runs/reserve-fonciere", f"output: {tmp_path / 'run'}")
-    text = re.sub(r"\.\./(data_samples|runs)", lambda m: str(REPO / m.group(1)), text)
-    recipe = tmp_path / "no-rga.yaml"
-    recipe.write_text(text.replace("scene:", "scene_disabled:").replace("scene_disabled:", "scene:\n  enabled: false\n"
-                                                                       "scene_unused:", 1), encoding="utf-8")
-    recipe.write_text("\n".join(line for line in recipe.read_text().splitlines()
-                                if not line.startswith("scene_unused") and not line.startswith("  title: \"Réserve")
-                                and "extrude" not in line and "lang: fr" not in line
-                                and "projet_batiments" not in line), encoding="utf-8")
-    run_file(recipe)
+    import yaml
+
+    recipe = yaml.safe_load((REPO / "recipes" / "reserve-fonciere.yaml").read_text(encoding="utf-8"))
+    base = REPO / "recipes"
+    recipe["territory"]["plu"] = str((base / recipe["territory"]["plu"]).resolve())
+    recipe["imagery"]["source"] = str((base / recipe["imagery"]["source"]).resolve())
+    recipe["layers"] = [{**layer, "path": str((base / layer["path"]).resolve())} for layer in recipe["layers"]
+                        if layer["kind"] != "rga"]
+    recipe.pop("scene")
+    recipe.pop("report")
+    recipe["output"] = str(tmp_path / "run")
+    path = tmp_path / "no-rga.yaml"
+    path.write_text(yaml.safe_dump(recipe, allow_unicode=True), encoding="utf-8")
+    run_file(path)
     scores = pd.read_csv(tmp_path / "run" / "scores.csv")
     assert (scores["reliability"] < 1).all()
     assert scores["reliability"].round(3).nunique() == 1
+    top = scores.sort_values("rank").head(2)
+    assert set(top["LIBELLE"]) == {"IAU", "IIAU"}  # still on top, but reported as less reliable
 
 
 def test_zan_suivi_accounts_the_planted_change(tmp_path_factory: pytest.TempPathFactory) -> None:
