@@ -87,16 +87,16 @@ def test_user_errors_are_one_line_with_exit_code(args: list[str], code: int, mes
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_demo_writes_outputs_and_refuses_to_overwrite(samples: Path, tmp_path: Path) -> None:
+def test_demo_runs_the_main_job_and_refuses_to_overwrite(samples: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = runner.invoke(app, ["demo", "--data", str(samples), "--out", str(out)])
+    result = runner.invoke(app, ["demo", "--data", str(samples), "--out", str(out)], terminal_width=200)
     assert result.exit_code == 0, result.output
-    import rasterio
+    assert "scene.html" in result.output and "rapport.html" in result.output
+    assert "IAU" in result.output  # the best land is named
+    import pandas as pd
 
-    with rasterio.open(out / "ndvi_max_2023.tif") as src:
-        ndvi = src.read(1)
-        assert src.crs.to_epsg() == 2154 and src.descriptions == ("ndvi_max_2023",)
-    assert 0.3 < float(ndvi[ndvi == ndvi].mean()) < 0.8
+    scores = pd.read_csv(out / "scores.csv")
+    assert scores.sort_values("rank").iloc[0]["TYPEZONE"] == "AUc"
     again = runner.invoke(app, ["demo", "--data", str(samples), "--out", str(out)])
     assert again.exit_code == 5 and "--overwrite" in again.output
 

@@ -28,27 +28,43 @@ def find_samples(explicit: Path | None) -> Path:
 
 def demo_cmd(
     ctx: typer.Context,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create.")] = Path("runs/demo"),
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create.")] = Path(
+        "runs/demo-reserve-fonciere"),
     data: Annotated[Path | None, typer.Option("--data", help="The data_samples folder.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder.")] = False,
 ) -> None:
-    """Run the main job on the sample territory (Arpaillargues, Gard), offline, no account.
+    """Run the main job — the land-reserve recipe — on the sample territory (Arpaillargues, Gard), offline.
+
+    Searches the sample imagery, detects change, reads and validates the real PLU, crosses soil and risk
+    layers, scores and ranks the land, and writes the 3D scene, the report and the manifest.
 
     Example: [bold]territoire-geo demo --out runs/demo[/]
     """
+    from territoire_geo.workflows import demo
+    from territoire_geo_cli.recipe_cmd import _progress_display
+
     started = time.perf_counter()
-    result = run(ctx, lambda: _demo(find_samples(data), out_dir, overwrite, state(ctx).quiet))
-    if not state(ctx).quiet:
-        for label, path in result.items():
-            out.print(f"  {label:<22} {path}")
-        console.print(f"done in {time.perf_counter() - started:.1f} s — outputs in [bold]{out_dir}[/]")
+    bars, report = _progress_display(state(ctx).quiet)
 
+    def work() -> Any:
+        return demo(find_samples(data), out_dir, overwrite=overwrite, progress=report)
 
-def _demo(samples: Path, out_dir: Path, overwrite: bool, quiet: bool) -> dict[str, Any]:
-    from territoire_geo.workflows import ndvi_quicklook
-
-    return ndvi_quicklook(samples, out_dir, overwrite=overwrite,
-                          progress=None if quiet else (lambda msg: console.print(f"[dim]{msg}[/]")))
+    if bars is not None:
+        with bars:
+            result = run(ctx, work)
+    else:
+        result = run(ctx, work)
+    if state(ctx).quiet:
+        return
+    summary = result.summary
+    out.print(f"[bold]{summary.get('ranked_units', 0)}[/] terrains classés, {summary.get('excluded_units', 0)} "
+              f"exclus ; meilleurs : {', '.join(summary.get('top_units', []))}")
+    out.print(f"alertes de nouvelle artificialisation : {summary.get('new_artificial_ha', 0)} ha")
+    for key in ("scene.html", "rapport.html", "scores.csv"):
+        if key in result.outputs:
+            out.print(f"[bold green]{key:<13}[/] {result.outputs[key]}")
+    out.print(f"[bold green]{'manifest.json':<13}[/] {result.run_dir / 'manifest.json'}")
+    console.print(f"done in {time.perf_counter() - started:.1f} s — outputs in [bold]{result.run_dir}[/]")
 
 
 def register(app: typer.Typer) -> None:

@@ -191,7 +191,7 @@ def score_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
     scoring.explain(criteria.criteria, lang).to_parquet(folder / "criteria.parquet")
     out["criteria"] = folder / "criteria.parquet"
     ranked = scored[scored["rank"].notna()].sort_values("rank")
-    out["summary"] = {"ranked_units": len(ranked), "excluded_units": int(scored["exclusion"].astype(bool).sum()),
+    out["summary"] = {"ranked_units": len(ranked), "excluded_units": int(scored["exclusion"].fillna("").astype(str).ne("").sum()),
                       "top_units": ranked.head(5).get("LIBELLE", ranked.head(5).index).astype(str).tolist()}
     return out
 

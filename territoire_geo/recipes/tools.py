@@ -13,7 +13,7 @@ from territoire_geo.provenance import MANIFEST, read_manifest
 from territoire_geo.recipes.loader import load_recipe, parse_recipe
 from territoire_geo.recipes.runner import Progress, RunResult, run
 
-__all__ = ["TEMPLATES", "RerunReport", "dry_run", "init_recipe", "rerun", "run_file"]
+__all__ = ["TEMPLATES", "RerunReport", "dry_run", "init_recipe", "rerun", "run_file", "template_path"]
 
 _SHIPPED = Path(__file__).resolve().parents[2] / "recipes"
 _PACKAGED = Path(__file__).resolve().parents[1] / "data" / "recipes"
@@ -21,6 +21,13 @@ _PACKAGED = Path(__file__).resolve().parents[1] / "data" / "recipes"
 
 def _template_dir() -> Path:
     return _PACKAGED if _PACKAGED.is_dir() else _SHIPPED
+
+
+def template_path(template: str) -> Path:
+    """The shipped recipe file called ``template`` (``recipes/<template>.yaml``)."""
+    if template not in TEMPLATES:
+        raise ConfigError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
+    return _template_dir() / f"{template}.yaml"
 
 
 TEMPLATES = ("reserve-fonciere", "zan-suivi", "suivi-cultures", "vegetalisation-urbaine", "implantation-entreprises")
@@ -82,9 +89,7 @@ def init_recipe(template: str, target: str | os.PathLike[str], *, overwrite: boo
     ExportError
         ``target`` exists and ``overwrite`` is false.
     """
-    if template not in TEMPLATES:
-        raise ConfigError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
-    source = _template_dir() / f"{template}.yaml"
+    source = template_path(template)
     out = Path(target)
     if out.exists() and not overwrite:
         raise ExportError(f"{out} already exists; pass --overwrite to replace it")
