@@ -24,6 +24,8 @@ _LAZY = {
     "load": ("territoire_geo.load", "load"),
     "plan_load": ("territoire_geo.load", "plan_load"),
     "show_versions": ("territoire_geo._show_versions", "show_versions"),
+    "load_recipe": ("territoire_geo.recipes.loader", "load_recipe"),
+    "run_recipe": ("territoire_geo.recipes.tools", "run_file"),
 }
 # ``load`` and ``fetch`` are both submodules and the functions users call: importing a
 # submodule rebinds the package attribute to the module, so ``_bind_functions`` below
@@ -38,9 +40,11 @@ __all__ = [
     "__version__",
     "fetch",
     "load",
+    "load_recipe",
     "normalize_aoi",
     "normalize_date_range",
     "plan_load",
+    "run_recipe",
     "search",
     "show_versions",
 ]

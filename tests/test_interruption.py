@@ -99,13 +99,14 @@ def start(out: Path, *extra: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
 
 
-def interrupt_when(proc: subprocess.Popen[str], reached: Callable[[], bool], sig: int,
-                   timeout: float = 120) -> tuple[int, str]:
-    """Send ``sig`` as soon as ``reached()``; return (exit code, stderr)."""
+def interrupt_when(out: Path, reached: Callable[[float], bool], sig: int, timeout: float = 120) -> tuple[int, str]:
+    """Start a run into ``out``, send ``sig`` as soon as ``reached(start time)``; return (exit code, stderr)."""
+    since = time.time() - 0.01
+    proc = start(out)
     deadline = time.monotonic() + timeout
-    while not reached():
+    while not reached(since):
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            _, err = proc.communicate()
             raise AssertionError(f"the run ended (rc {proc.returncode}) before the kill point: {err[-500:]}")
         if time.monotonic() > deadline:
             proc.kill()
@@ -116,8 +117,13 @@ def interrupt_when(proc: subprocess.Popen[str], reached: Callable[[], bool], sig
     return proc.returncode, err
 
 
-def _glob(out: Path, pattern: str) -> Callable[[], bool]:
-    return lambda: any(out.glob(pattern))
+def _glob(out: Path, pattern: str) -> Callable[[float], bool]:
+    return lambda _since: any(out.glob(pattern))
+
+
+def _written(path: Path) -> Callable[[float], bool]:
+    """True once ``path`` was (re)written by the run started at ``since``."""
+    return lambda since: path.exists() and path.stat().st_mtime >= since
 
 
 # ----------------------------------------------------------------------------- the chain
@@ -125,17 +131,19 @@ def _glob(out: Path, pattern: str) -> Callable[[], bool]:
 
 def test_killed_at_every_stage_then_resumed_from_cache(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    points: list[tuple[str, int, Callable[[], bool]]] = [
+    points: list[tuple[str, int, Callable[[float], bool]]] = [
         ("composites step started", signal.SIGINT, _glob(out, ".cache/composites-*")),
         ("composites step started", signal.SIGKILL, _glob(out, ".cache/composites-*")),
         ("dask compute (before.zarr)", signal.SIGINT, _glob(out, ".cache/composites-*/before.zarr.part")),
         ("dask compute (after.zarr)", signal.SIGKILL, _glob(out, ".cache/composites-*/after.zarr.part")),
-        ("writing deliverables", signal.SIGINT, lambda: (out / "zonage.gpkg").exists()),
-        ("rendering the report", signal.SIGKILL, lambda: (out / "zones_au_consommation.gpkg").exists()),
+        ("writing deliverables", signal.SIGINT, _written(out / "zonage.gpkg")),
+        ("writing deliverables", signal.SIGKILL, _written(out / "zonage.gpkg")),
+        ("rendering the report", signal.SIGINT, _written(out / "zones_au_consommation.gpkg")),
+        ("rendering the report", signal.SIGKILL, _written(out / "zones_au_consommation.gpkg")),
     ]
     seen = []
     for label, sig, reached in points:
-        code, err = interrupt_when(start(out), reached, sig)
+        code, err = interrupt_when(out, reached, sig)
         seen.append((label, sig.name, code))
         assert not (out / "manifest.json").exists(), label
         for path in final_files(out):
@@ -146,7 +154,7 @@ def test_killed_at_every_stage_then_resumed_from_cache(tmp_path: Path) -> None:
             assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("interrupted"), (label, err)
         else:
             assert code == -signal.SIGKILL, (label, code)
-    assert (out / "zonage.gpkg").exists() and not (out / "rapport.html").exists()
+    assert (out / "zonage.gpkg").exists()
 
     done = subprocess.run([*CLI, "recipe", "run", str(RECIPE), "--out", str(out), "--json"], capture_output=True,
                           text=True, cwd=REPO, check=False, timeout=240)
@@ -158,7 +166,7 @@ def test_killed_at_every_stage_then_resumed_from_cache(tmp_path: Path) -> None:
         check_valid(path)
     verify = subprocess.run([*CLI, "recipe", "verify", str(out)], capture_output=True, text=True, check=False)
     assert verify.returncode == 0 and "intact" in verify.stdout, verify.stdout + verify.stderr
-    assert [s[1] for s in seen] == ["SIGINT", "SIGKILL"] * 3
+    assert [s[1] for s in seen] == ["SIGINT", "SIGKILL"] * 4
 
 
 # ----------------------------------------------------------------------------- full disks
@@ -221,7 +229,7 @@ def test_fetch_cache_on_a_full_disk_then_more_space(one_mb: Path) -> None:
     checksums = {Path(a.get_absolute_href()).name + "/" + i.id: a.extra_fields["file:checksum"]
                  for i in StaticCatalogSource(REPO / "data_samples" / "stac").items() for a in i.assets.values()
                  if "file:checksum" in a.extra_fields}
-    kept = [p for p in cache.rglob("*.tif")]
+    kept = list(cache.rglob("*.tif"))
     assert kept, "some assets fitted before the disk filled"
     for path in kept:  # every file under a final name is complete and verified
         assert multihash_sha256(path) == checksums[f"{path.name}/{path.parent.name}"], path
