@@ -141,6 +141,8 @@ def units_part(units: gpd.GeoDataFrame, *, extrude: str | None, color_by: str | 
         raise DataError(f"extrude column {score!r} has no numeric value")
     top = float(values.abs().max()) if score else 1.0
     frame["_height"] = (values.clip(lower=0) / (top or 1.0) * max_height).fillna(0.0).round(1)
+    excluded = _excluded(frame)
+    frame.loc[excluded, "_height"] = 0.0  # excluded land lies flat: its score is not a candidacy
     colors, legend = _unit_colors(frame, color_by, score, colormap, lang)
     frame["_color"] = [rgba(c) for c in colors]
     fields = _fields_units(frame, score, lang)
@@ -156,12 +158,26 @@ def units_part(units: gpd.GeoDataFrame, *, extrude: str | None, color_by: str | 
         props["get_elevation"] = "e"
         legend.append({"kind": "note", "label": TEXT[lang]["height"].format(
             col=score, max=format_number(top, 2, lang), metres=format_number(max_height, 0, lang))})
+        if excluded.any():
+            legend.append({"kind": "note", "label": _FLAT[lang].format(n=int(excluded.sum()))})
     else:
         props.update(stroked=True, opacity=0.8)
     if draped:
         props["extensions"] = TERRAIN_EXTENSION
     layer = _polygon_layer("units", parts, extra, **props)
     return Part(layer, legend, [f for f, _ in fields], {"p": "polygon", "c": "palette"}), frame
+
+
+_FLAT = {"fr": "{n} terrains exclus (A, N, EBC, PPR rouge…) restent à plat ; survolez-les pour le motif",
+         "en": "{n} excluded units (A, N, woodland, red risk zone…) lie flat; hover for the reason"}
+
+
+def _excluded(frame: gpd.GeoDataFrame) -> pd.Series:
+    """Units carrying an exclusion reason (scoring output)."""
+    if "exclusion" not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    reason = frame["exclusion"].astype("string").fillna("").str.strip()
+    return reason.ne("") & reason.ne("nan")
 
 
 def units_fill_part(units: Part, *, filled: bool = True) -> Part:

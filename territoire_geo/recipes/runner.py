@@ -10,6 +10,7 @@ are then written into the run folder, and ``manifest.json`` last.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import shutil
 import time
@@ -170,6 +171,21 @@ def _public_recipe(recipe: Recipe) -> dict[str, Any]:
     return recipe.public_dump()
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 of the package's source and data files: a code change invalidates every cached step."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".json", ".csv", ".yaml", ".js", ".css"} \
+                and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _run_step(ctx: RunContext, step: Step, index: int, total: int) -> None:
     from territoire_geo import __version__
     from territoire_geo.provenance import hash_inputs
@@ -177,7 +193,7 @@ def _run_step(ctx: RunContext, step: Step, index: int, total: int) -> None:
     ctx.say("step", name=step.name, label=step.label, index=index, total=total)
     started = time.perf_counter()
     upstream = [ctx.keys[n] for n in step.needs if n in ctx.keys]
-    key = hash_inputs(step.name, __version__, upstream, step.key(ctx))
+    key = hash_inputs(step.name, __version__, code_digest(), upstream, step.key(ctx))
     ctx.keys[step.name] = key
     folder = ctx.cache_dir / f"{step.name}-{key}"
     done = folder / ".done"
