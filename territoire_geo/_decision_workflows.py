@@ -79,14 +79,17 @@ def _layer(kind: str, path: PathLike) -> Any:
 
 
 def _dem_slope(path: PathLike, crs: Any) -> Any:
+    import rasterio
     import rioxarray
 
     from territoire_geo.zonal import reproject_dem, slope_percent
 
     if not Path(path).exists():
         raise DataError(f"DEM {path}: no such file")
-    dem = rioxarray.open_rasterio(path)
-    return slope_percent(reproject_dem(dem, crs))
+    try:
+        return slope_percent(reproject_dem(rioxarray.open_rasterio(path), crs))
+    except rasterio.errors.RasterioIOError as exc:  # not a raster, truncated or corrupt
+        raise DataError(f"cannot read DEM {path}: {str(exc).splitlines()[0][:160]}; check the file") from exc
 
 
 def overlay_from_files(

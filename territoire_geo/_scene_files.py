@@ -83,6 +83,9 @@ def read_vector(path: str | os.PathLike[str], *, layer: str | None = None) -> gp
         frame = gpd.read_file(file, layer=layer, **options)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
         raise DataError(f"cannot read {file}: {str(exc).splitlines()[0][:200]}") from exc
+    if not isinstance(frame, gpd.GeoDataFrame):  # a table without geometry (e.g. the DOC_URBA of a PLU folder)
+        raise DataError(f"{file}{f' layer {layer}' if layer else ''} has no geometry; give a polygon layer "
+                        "(for a PLU folder, its ZONE_URBA file)")
     if frame.crs is None:
         raise DataError(f"{file} has no CRS (missing .prj?); fix the file or reproject it first")
     frame = frame.set_geometry(frame.geometry.force_2d())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,8 @@ from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from territoire_geo.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -199,7 +202,7 @@ def _geometry_from_mapping(obj: Mapping[str, Any]) -> BaseGeometry:
         geoms = [shape(f["geometry"]) for f in obj.get("features", []) if f.get("geometry")]
         if not geoms:
             raise DataError("the GeoJSON FeatureCollection has no geometry; give at least one feature")
-        return shapely.union_all(geoms)
+        return shapely.union_all(_valid(geoms, "the GeoJSON FeatureCollection"))
     if kind == "Feature":
         return shape(obj["geometry"])
     try:
@@ -227,7 +230,17 @@ def _aoi_from_frame(frame: Any, label: str = "GeoDataFrame") -> AOI:
     geoms = [g for g in frame.geometry if g is not None and not g.is_empty]
     if not geoms:
         raise DataError(f"{label} has no geometry; give at least one feature")
-    return _checked(AOI(shapely.union_all(geoms), CRS.from_user_input(frame.crs)))
+    return _checked(AOI(shapely.union_all(_valid(geoms, label)), CRS.from_user_input(frame.crs)))
+
+
+def _valid(geoms: list[BaseGeometry], label: str) -> list[BaseGeometry]:
+    """The geometries, invalid ones (self-intersections, zero area) repaired so that their union works."""
+    bad = sum(1 for g in geoms if not g.is_valid)
+    if not bad:
+        return geoms
+    log.warning("%s: %d invalid geometr%s in the area of interest repaired (make_valid)", label, bad,
+                "y" if bad == 1 else "ies")
+    return [g if g.is_valid else shapely.make_valid(g) for g in geoms]
 
 
 _YEAR = re.compile(r"^\d{4}$")

@@ -80,6 +80,15 @@ class _FileSource(RasterioRasterSource):
         return super().nodata_value() if self._nodata is None else None
 
     def read_window(self, x0: int, y0: int, nx: int, ny: int) -> Any:
+        import rasterio
+
+        try:
+            return self._read_window(x0, y0, nx, ny)
+        except rasterio.errors.RasterioIOError as exc:  # a truncated or corrupt file: a data problem
+            raise DataError(f"cannot read raster {self.ds.name}: {str(exc).splitlines()[0][:160]}; the file is "
+                            "truncated or corrupt, get it again") from exc
+
+    def _read_window(self, x0: int, y0: int, nx: int, ny: int) -> Any:
         if self._nodata is None:
             return super().read_window(x0, y0, nx, ny)
         from rasterio.windows import Window

@@ -379,11 +379,18 @@ def scene_from_files(out: str | os.PathLike[str], *, units: str | os.PathLike[st
     frames = read_vector(units, layer=layer) if units else None
     if frames is not None and extrude and extrude not in frames.columns:
         extrude = None
-    deck = build(frames, extrude=extrude, color_by=color_by, lang=lang, title=title,
-                 raster=read_raster(raster) if raster else None, dem=read_raster(dem) if dem else None,
-                 project=read_vector(project) if project else None,
-                 change_patches=read_vector(change) if change else None,
-                 context=[read_vector(c) for c in context])
+    import rasterio
+
+    try:  # rasters are read lazily: a truncated file fails inside build
+        deck = build(frames, extrude=extrude, color_by=color_by, lang=lang, title=title,
+                     raster=read_raster(raster) if raster else None, dem=read_raster(dem) if dem else None,
+                     project=read_vector(project) if project else None,
+                     change_patches=read_vector(change) if change else None,
+                     context=[read_vector(c) for c in context])
+    except rasterio.errors.RasterioIOError as exc:
+        names = " or ".join(str(p) for p in (raster, dem) if p)
+        raise DataError(f"cannot read {names}: {str(exc).splitlines()[0][:160]}; the raster is truncated "
+                        "or corrupt, get it again") from exc
     html_path = export(deck, out, overwrite=overwrite, basemap=basemap, bundle=bundle)
     png_path = snapshot(html_path, png, overwrite=overwrite) if png is not None else None
     return html_path, png_path

@@ -379,3 +379,38 @@ def test_password_and_tokens_never_logged_raised_stored_or_written(cdse: FakeCds
         for path in tmp_path.rglob("*"):
             if path.is_file():
                 assert secret.encode() not in path.read_bytes()
+
+
+def test_credentials_from_the_system_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keyring
+    from keyring.backend import KeyringBackend
+    from keyring.credentials import SimpleCredential
+
+    from territoire_geo.sources._hub import Credentials
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+        store = {("territoire_geo", "identity.example.test"): "alice:S3cr3t-K3yr1ng"}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.store.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.store[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.store.pop((service, username), None)
+
+        def get_credential(self, service: str, username: str | None) -> SimpleCredential | None:
+            password = self.get_password(service, username or "")
+            return SimpleCredential(username, password) if password else None
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    monkeypatch.setenv("NETRC", "/nonexistent/.netrc")
+    try:
+        found = Credentials.resolve(None, None, "https://identity.example.test/auth/token")
+    finally:
+        keyring.set_keyring(previous)
+    assert found is not None and found.pair() == ("alice", "S3cr3t-K3yr1ng")
+    assert "S3cr3t" not in repr(found)

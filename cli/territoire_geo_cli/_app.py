@@ -72,9 +72,22 @@ def run(ctx: typer.Context, func: Callable[[], T]) -> T:
     except Exception as exc:
         if state(ctx).debug:
             raise
+        if _unreadable_raster(exc):  # raised by GDAL while computing (lazy reads): a data problem
+            cause = f" ({_one_line(exc.__cause__)[:160]})" if exc.__cause__ else ""
+            console.print(f"[bold red]error:[/] cannot read raster data: {_one_line(exc)[:160]}{cause}; a file is "
+                          "truncated or corrupt — fetch it again or check the catalogue", highlight=False)
+            raise typer.Exit(4) from None
         console.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {_one_line(exc)[:300]} "
                       "— rerun with --debug and report it")
         raise typer.Exit(1) from None
+
+
+def _unreadable_raster(exc: BaseException) -> bool:
+    try:
+        from rasterio.errors import RasterioIOError
+    except ImportError:  # pragma: no cover - rasterio is a core dependency
+        return False
+    return isinstance(exc, RasterioIOError)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -117,11 +117,13 @@ def validate_cmd(ctx: typer.Context, file: FileArg, json: JsonOpt = False) -> No
 
 def _validate(recipe: Any) -> Any:
     from territoire_geo.errors import RecipeError
+    from territoire_geo.recipes.runner import check_paths
     from territoire_geo.recipes.steps import _bands_for
 
     missing = [str(p) for p in _paths(recipe) if not Path(p).exists()]
     if missing:
         raise RecipeError(f"missing file or folder: {missing[0]}; fix the path (relative to the recipe file)")
+    check_paths(recipe)
     try:
         _bands_for(recipe)
     except Exception as exc:

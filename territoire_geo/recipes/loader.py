@@ -42,7 +42,10 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     except UnicodeDecodeError as exc:
         raise RecipeError(f"{file}: not UTF-8 text (byte {exc.start}); save the recipe as UTF-8") from exc
     recipe = parse_recipe(text, name=str(file), toml=file.suffix.lower() == ".toml")
-    return recipe.resolved(file.parent.resolve())
+    try:
+        return recipe.resolved(file.parent.resolve())
+    except (RuntimeError, OSError) as exc:  # Path.resolve on a symbolic-link loop
+        raise RecipeError(f"{file}: a path cannot be resolved ({exc}); check for a symbolic-link loop") from exc
 
 
 def parse_recipe(text: str, *, name: str = "<recipe>", toml: bool = False) -> Recipe:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from territoire_geo.errors import ExportError, TerritoireError
 from territoire_geo.provenance import MANIFEST, Manifest
 from territoire_geo.recipes.models import Recipe
 
-__all__ = ["RunContext", "RunResult", "Step", "plan", "run"]
+__all__ = ["RunContext", "RunResult", "Step", "check_paths", "input_paths", "plan", "run"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[..., None]
@@ -119,6 +120,7 @@ def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None
     from territoire_geo.config import dask_client
 
     started = time.perf_counter()
+    check_paths(recipe)
     run_dir = _prepare(recipe.output, overwrite)
     manifest = Manifest(recipe=_public_recipe(recipe), recipe_text=recipe_text, recipe_file=recipe_file)
     ctx = RunContext(recipe, run_dir, run_dir / ".cache", manifest, progress)
@@ -136,6 +138,46 @@ def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None
     ctx.say("done", run_dir=str(run_dir))
     return RunResult(run_dir, outputs, tuple(ctx.cached), tuple(ctx.computed), time.perf_counter() - started,
                      _summary(ctx))
+
+
+def input_paths(recipe: Recipe) -> list[Path]:
+    """Every file or folder a recipe reads (territory, layers, criteria, project, parcels, local imagery)."""
+    t = recipe.territory
+    paths = [t.plu, t.aoi, t.dem, t.parcels, *(s.path for s in recipe.layers)]
+    if recipe.scoring is not None and isinstance(recipe.scoring.criteria, Path):
+        paths.append(recipe.scoring.criteria)
+    paths += [recipe.scene.project if recipe.scene else None, recipe.crops.parcels if recipe.crops else None,
+              recipe.site_finder.destinations if recipe.site_finder else None]
+    if recipe.imagery is not None and Path(recipe.imagery.source).exists():
+        paths.append(Path(recipe.imagery.source))
+    return [p for p in paths if p is not None]
+
+
+def check_paths(recipe: Recipe) -> None:
+    """Refuse an output folder that is, contains or lies inside an input (it would be read, or deleted).
+
+    Raises
+    ------
+    RecipeError
+        Naming the output and the input.
+    """
+    from territoire_geo.errors import RecipeError
+
+    out = _real(recipe.output)
+    for path in input_paths(recipe):
+        real = _real(path)
+        relation = ("is" if out == real else "is inside" if out.is_relative_to(real)
+                    else "contains" if real.is_relative_to(out) else None)
+        if relation:
+            raise RecipeError(f"output {recipe.output} {relation} the input {path}; choose an output folder "
+                              "outside the inputs (a rerun with --overwrite would delete them)")
+
+
+def _real(path: Path) -> Path:
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):  # a symbolic-link loop: compare as written
+        return Path(os.path.abspath(path))
 
 
 @contextmanager

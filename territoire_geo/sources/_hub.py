@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import pystac
 import requests
@@ -32,6 +33,7 @@ __all__ = [
     "Credentials",
     "cloud_floor",
     "hub_checksum",
+    "keyring_credentials",
     "name_facts",
     "netrc_credentials",
     "product_item",
@@ -66,10 +68,15 @@ class Credentials:
 
     @classmethod
     def resolve(cls, user: str | None, password: str | SecretStr | None, url: str) -> Credentials | None:
-        """Explicit user/password when both are given, else the ``.netrc`` entry for ``url``'s host."""
+        """Explicit user/password when both are given, else ``.netrc``, else the system keyring.
+
+        The keyring entry is service ``territoire_geo``, user name = the host of ``url``
+        (``keyring set territoire_geo identity.dataspace.copernicus.eu``) holding
+        ``login:password``, or a credential with both when the backend supports it.
+        """
         if user and password:
             return cls(user, password)
-        found = netrc_credentials(url)
+        found = netrc_credentials(url) or keyring_credentials(url, user)
         return cls(*found) if found else None
 
 
@@ -77,6 +84,28 @@ def netrc_credentials(url: str) -> tuple[str, str] | None:
     """(login, password) of the ``.netrc`` machine named like ``url``'s host (``$NETRC`` honoured)."""
     found = requests.utils.get_netrc_auth(url)
     return (found[0], found[1]) if found and found[0] and found[1] else None
+
+
+def keyring_credentials(url: str, user: str | None = None) -> tuple[str, str] | None:
+    """(login, password) from the system keyring (optional ``keyring`` package), service ``territoire_geo``."""
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except ImportError:
+        return None
+    host = urlsplit(url).hostname or url
+    try:
+        credential = keyring.get_credential("territoire_geo", user or host)
+    except KeyringError:
+        return None
+    if credential is None or not credential.password:
+        return None
+    login, sep, password = credential.password.partition(":")
+    if user:
+        return user, credential.password
+    if credential.username and credential.username != host:
+        return credential.username, credential.password
+    return (login, password) if sep and login and password else None
 
 
 def search_polygon(aoi: AOI) -> Polygon:
