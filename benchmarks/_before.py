@@ -8,7 +8,10 @@ current variant, so that one run of the suite gives both figures:
   safe division filled a NaN array first, and ``inf`` was replaced through ``np.where``
   (one more block-sized array);
 - ``territoire_geo._trend``: the numba loop sorted and took ``np.median`` (a copy and a
-  sort) for every pixel.
+  sort) for every pixel;
+- ``territoire_geo.load``: DN -> reflectance was ``astype * scale + offset`` then
+  ``where(raw != nodata)``, four block-sized arrays per chunk (the old xarray expression,
+  fused by dask into one task, allocated the same temporaries as :func:`_reflectance_block`).
 """
 
 from __future__ import annotations
@@ -101,6 +104,12 @@ def _pixel_loop(flat: np.ndarray, x: np.ndarray, min_obs: int, out: np.ndarray) 
         out[3, k] = math.erfc(abs(z) / math.sqrt(2.0))
 
 
+def _reflectance_block(raw: np.ndarray, scale: np.ndarray, offset: np.ndarray, *,
+                       nodata: float | None) -> np.ndarray:
+    values = raw.astype(np.float32) * scale + offset
+    return np.where(raw != nodata, values, np.float32(np.nan)) if nodata is not None else values
+
+
 def _patch_expr() -> None:
     from territoire_geo import expr
 
@@ -138,3 +147,13 @@ def trend_ours_before(params: Mapping[str, Any]) -> Run:
 
     _patch_trend()
     return trend_ours(params)
+
+
+def read_ours_before(params: Mapping[str, Any]) -> Run:
+    """``read_ours`` with DN -> reflectance as it was before the fix."""
+    import importlib
+
+    from benchmarks._pipeline import read_ours
+
+    importlib.import_module("territoire_geo.load")._reflectance_block = _reflectance_block
+    return read_ours(params)

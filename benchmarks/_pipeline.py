@@ -9,9 +9,10 @@ built-up land (or bare soil to vegetation) between the periods; each date has 0�
 clouds (SCL 9). A Range-capable server (:class:`territoire_geo.testing.RangeHTTPServer`)
 serves the folder from a *separate* process, so that it does not compete for the reader's GIL.
 
-Pipeline (one timed run): ``load`` (mask on, Lambert-93 at 10 m, so reprojected) →
+Pipeline (one timed run), as ``workflows.detect_change`` does it: ``load`` (mask on, Lambert-93 at 10 m, so reprojected) →
 ``indices.compute`` (NDVI, NDBI, MNDWI) → two-period median ``composite`` → ``classify``,
-computed in one pass with both NDVI composites → ``patches`` (MMU 1,000 m²) →
+computed with both NDVI composites window by window (``_windows.compute_windows``) →
+``patches`` (MMU 1,000 m²) →
 ``zonal.stats`` (mean, count of the after-NDVI) on 2,000 Voronoi zones.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -177,11 +179,12 @@ def zones(size: int, count: int, seed: int = 1) -> Any:
 # ---------------------------------------------------------------- case 2 / 6: the pipeline
 
 
-def _run_pipeline(items: list[Any], area: Any, polygons: Any, chunks: int | None) -> dict[str, Any]:
+def _run_pipeline(items: list[Any], area: Any, polygons: Any, chunks: int | None, windows: bool) -> dict[str, Any]:
     import dask
     import rioxarray  # noqa: F401  (registers .rio)
 
     from territoire_geo import change, indices, zonal
+    from territoire_geo._windows import compute_windows
     from territoire_geo.composites import composite
     from territoire_geo.load import load
 
@@ -191,8 +194,9 @@ def _run_pipeline(items: list[Any], area: Any, polygons: Any, chunks: int | None
     comp = composite(idx, period=PERIODS, method="median")
     before, after = comp.sel(period="before"), comp.sel(period="after")
     classes = change.classify(before, after)
-    classes, b_ndvi, a_ndvi = dask.compute(classes, before.ndvi, after.ndvi)
+    classes, b_ndvi, a_ndvi = (compute_windows if windows else dask.compute)(classes, before.ndvi, after.ndvi)
     computed = time.perf_counter()
+    peak_dask = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     found = change.patches(classes.rio.write_crs(2154), min_area_m2=1000, before=b_ndvi, after=a_ndvi)
     vectorised = time.perf_counter()
     table = zonal.stats(a_ndvi.rio.write_crs(2154), polygons, ["mean", "count"])
@@ -200,7 +204,7 @@ def _run_pipeline(items: list[Any], area: Any, polygons: Any, chunks: int | None
     return {"grid": [int(ds.sizes["y"]), int(ds.sizes["x"])], "dates": int(ds.sizes["time"]),
             "pixels": int(ds.sizes["y"] * ds.sizes["x"]), "patches": len(found),
             "new_artificial_patches": int((found["class"] == 3).sum()), "zones": len(table),
-            "zones_with_mean": int(table["mean"].notna().sum()),
+            "zones_with_mean": int(table["mean"].notna().sum()), "peak_after_dask_mb": peak_dask,
             "stages": {"load + indices + composites + classify": computed - start,
                        "patches": vectorised - computed, "zonal stats": done - vectorised}}
 
@@ -212,13 +216,18 @@ def prepare(params: Mapping[str, Any]) -> Run:
 
 
 def pipeline(params: Mapping[str, Any]) -> Run:
-    """Setup of the full pipeline on a ``params["size"]`` tile (``params["chunks"]``: load chunks, default the library's)."""
+    """Setup of the full pipeline on a ``params["size"]`` tile.
+
+    ``params["chunks"]``: load chunks (default: the library's); ``params["windows"]``: compute the
+    classes and NDVI composites with ``_windows.compute_windows`` (default, as ``detect_change`` does)
+    or with one ``dask.compute`` (the code before the fix).
+    """
     size = int(params["size"])
     root = ensure_tile(size, int(params.get("seed", 0)))
     items = items_over_http(root, serve(root))
     area, polygons = aoi(size), zones(size, int(params.get("zones", 2000)))
-    chunks = params.get("chunks")
-    return lambda: _run_pipeline(items, area, polygons, int(chunks) if chunks else None)
+    chunks, windows = params.get("chunks"), bool(params.get("windows", True))
+    return lambda: _run_pipeline(items, area, polygons, int(chunks) if chunks else None, windows)
 
 
 # ---------------------------------------------------------------- case 2: read throughput

@@ -171,9 +171,8 @@ def detect_change(source: Any, aoi: AOILike, before: DateRangeLike, after: DateR
     ExportError
         An output exists and ``overwrite`` is false (checked before any computation).
     """
-    import dask
-
     from territoire_geo import change, indices
+    from territoire_geo._windows import compute_windows
     from territoire_geo.composites import composite
 
     say = progress or (lambda _msg: None)
@@ -191,7 +190,7 @@ def detect_change(source: Any, aoi: AOILike, before: DateRangeLike, after: DateR
     classes = change.classify(b, a, rules)
     lazy = (classes, b.ndvi, a.ndvi, change.difference(b.ndvi, a.ndvi),
             change.change_dates(classes, idx.ndvi, rules))
-    classes, b_ndvi, a_ndvi, delta, dates = dask.compute(*lazy)
+    classes, b_ndvi, a_ndvi, delta, dates = compute_windows(*lazy)  # bounded memory, same values
     say("change classes computed")
     found = change.patches(classes, min_area_m2=min_area_m2, before=b_ndvi, after=a_ndvi, first_seen=dates,
                            rules=rules)

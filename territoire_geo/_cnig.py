@@ -158,7 +158,7 @@ def to_text(value: object) -> str | None:
     Integral floats lose their ``.0`` (``7.0`` → ``"7"``), dates become ``AAAAMMJJ`` and
     lists become JSON.
     """
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, np.datetime64) and np.isnat(value)):
         return None
     if isinstance(value, str):
         return value.strip() or None
@@ -169,7 +169,8 @@ def to_text(value: object) -> str | None:
     if isinstance(value, float | np.floating):
         return _float_text(float(value))
     if isinstance(value, dt.date | np.datetime64):
-        return pd.Timestamp(value).strftime("%Y%m%d")
+        moment = pd.Timestamp(value)
+        return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"  # strftime drops zeros before year 1000
     if isinstance(value, bytes):
         return value.decode("latin-1").strip() or None
     if isinstance(value, list | tuple | np.ndarray | Mapping):

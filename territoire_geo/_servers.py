@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -100,7 +101,8 @@ class _Handler(SimpleHTTPRequestHandler):
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a body after a HEAD answer would corrupt the kept-alive connection
+            self.wfile.write(body)
 
     def _send_fault(self, fault: Fault) -> None:
         if fault.kind == "html":
@@ -200,6 +202,11 @@ class _Server(ThreadingHTTPServer):
 
         with self._lock:
             return parse_qs(query).get("sig") == [str(self.signature)]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection the client dropped (expected with injected faults) is not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def record(self, method: str, path: str, rng: str | None, headers: dict[str, str]) -> None:
         with self._lock:
@@ -418,6 +425,11 @@ class _RouteHTTPServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _RouteHandler)
         self.routes = routes
         self.log: list[Request] = []
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection the client dropped (expected with injected faults) is not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class RouteServer:

@@ -121,3 +121,35 @@ def test_unreachable_scheduler_is_a_config_error(tmp_path: Path) -> None:
                                       "--scheduler", address], terminal_width=300)
     assert result.exit_code == 2, result.output
     assert "cannot reach dask scheduler" in result.output and address in result.output
+
+
+def test_compute_windows_gives_the_values_of_one_dask_compute() -> None:
+    """Window-by-window computing (bounded memory on the threaded scheduler) changes no value."""
+    import dask
+    import xarray as xr
+
+    from territoire_geo._windows import _edges, compute_windows
+
+    rng = np.random.default_rng(0)
+    cube = xr.DataArray(rng.normal(size=(3, 50, 70)).astype("float32"), dims=("time", "y", "x"),
+                        coords={"y": np.arange(50), "x": np.arange(70)}, attrs={"units": "1"}).chunk(
+        {"time": 1, "y": 8, "x": 8})
+    mean, count = cube.median("time"), (cube > 0).sum("time").astype("uint8").transpose("x", "y")
+    expected = dask.compute(mean, count)
+    found = compute_windows(mean, count, window=16)
+    assert _edges((8,) * 6 + (2,), 16) == [(0, 16), (16, 32), (32, 48), (48, 50)]
+    for want, got in zip(expected, found, strict=True):
+        assert got.chunks is None and got.dims == want.dims and got.attrs == want.attrs
+        xr.testing.assert_identical(got, want)
+
+
+def test_compute_windows_leaves_a_cluster_to_its_scheduler(cluster: object) -> None:
+    import xarray as xr
+    from distributed import Client
+
+    from territoire_geo._windows import compute_windows
+
+    data = xr.DataArray(np.arange(64 * 64, dtype="float32").reshape(64, 64), dims=("y", "x")).chunk(8)
+    with Client(cluster.scheduler_address, timeout="10s"):  # type: ignore[attr-defined]
+        (out,) = compute_windows(data * 2, window=8)
+    np.testing.assert_array_equal(out.values, data.values * 2)

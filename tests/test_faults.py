@@ -65,13 +65,15 @@ def _fault_table(request: pytest.FixtureRequest) -> Iterator[None]:
     """Print the table of injected faults after the module's tests."""
     yield
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or not INJECTED:
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or not INJECTED:
         return
-    reporter.write_line("")
-    reporter.write_line(f"faults injected by tests/test_faults.py: {sum(INJECTED.values())}")
-    reporter.write_line(f"{'kind':<26} {'where':<22} {'count':>5}  outcome")
-    for (kind, where), n in sorted(INJECTED.items()):
-        reporter.write_line(f"{kind:<26} {where:<22} {n:>5}  {OUTCOME[(kind, where)]}")
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line(f"faults injected by tests/test_faults.py: {sum(INJECTED.values())}")
+        reporter.write_line(f"| {'kind':<26} | {'where':<22} | {'count':>5} | outcome |")
+        for (kind, where), n in sorted(INJECTED.items()):
+            reporter.write_line(f"| {kind:<26} | {where:<22} | {n:>5} | {OUTCOME[(kind, where)]} |")
 
 
 def _sha(path: Path) -> str:
@@ -584,6 +586,32 @@ def test_cdse_persistent_cut_download_keeps_part_and_resumes_later(cdse: Any, tm
     result = source.download(item, dest)
     assert result.resumed and result.path.read_bytes() == cdse.body
     count("reset mid-body", "cdse download", attempts, "persistent: 6 attempts, .part kept; rerun resumes")
+
+
+def test_cdse_trickled_token_and_slow_download_time_out_then_succeed(cdse: Any, tmp_path: Path) -> None:
+    import time
+
+    from test_cdse import fast
+
+    source = cdse.source(fast(http_timeout=0.3))
+    item = source.search(_cdse_query())[0]
+    cdse.faults["/token"].append(Response(200, {"access_token": "never-finished"}, trickle=1.0))
+    path = cdse.value_path(0)
+    normal = cdse.server.routes[("*", path)]
+    slow = [True]
+
+    def delayed(request: Request) -> Response:
+        if slow and request.method == "GET":
+            slow.clear()
+            time.sleep(1.0)  # over the 0.3 s timeout: the client gives up and retries
+        return normal(request)
+
+    cdse.server.routes[("*", path)] = delayed
+    result = source.download(item, tmp_path / "dl")
+    assert result.path.read_bytes() == cdse.body
+    assert cdse.grants.count("password") == 2 and len(cdse.downloads(0)) == 2
+    count("trickle (1 B/s)", "cdse token", 1, "read timeout → retried → token")
+    count("delay over the timeout", "cdse download", 1, "timeout → retried → verified zip")
 
 
 @pytest.fixture

@@ -267,7 +267,7 @@ def _built_share(ctx: RunContext, units: Any) -> Any:
 def scene_key(ctx: RunContext) -> Any:
     sc = ctx.recipe.scene
     assert sc is not None
-    return {"title": sc.title, "extrude": sc.extrude, "lang": sc.lang, "png": sc.png,
+    return {"title": ctx.recipe.public_text(sc.title), "extrude": sc.extrude, "lang": sc.lang, "png": sc.png,
             "project": path_digest(sc.project) if sc.project else None}
 
 
@@ -288,7 +288,8 @@ def make_scene(ctx: RunContext, folder: Path) -> dict[str, Any]:
         if "dem" in ctx.artefacts else None
     project = gpd.read_file(sc.project) if sc.project else None
     deck = scene.build(units, extrude=extrude, change_patches=alerts, dem=dem, project=project, lang=sc.lang,
-                       title=sc.title or ctx.recipe.title, source_line=_source_line(ctx))
+                       title=ctx.recipe.public_text(sc.title or ctx.recipe.title),  # never a ${VAR} secret
+                       source_line=_source_line(ctx))
     import datetime as dt
 
     generated = dt.date.fromisoformat(ctx.stamp[:10])

@@ -18,9 +18,10 @@ from pydantic import ValidationError
 from territoire_geo.errors import RecipeError
 from territoire_geo.recipes.models import Recipe
 
-__all__ = ["MAX_RECIPE_BYTES", "load_recipe", "parse_recipe"]
+__all__ = ["MAX_RECIPE_BYTES", "MAX_RECIPE_VALUES", "load_recipe", "parse_recipe"]
 
 MAX_RECIPE_BYTES = 1_000_000
+MAX_RECIPE_VALUES = 100_000
 _ENV = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 
@@ -67,6 +68,7 @@ def parse_recipe(text: str, *, name: str = "<recipe>", toml: bool = False) -> Re
 def _parse_yaml(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_expansion(node, name)  # before anything walks the expanded tree (YAML "billion laughs")
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -79,6 +81,21 @@ def _parse_yaml(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     if node is not None:
         _index_lines(node, (), lines)
     return data, lines
+
+
+def _check_expansion(node: yaml.Node | None, name: str) -> None:
+    """Refuse a document whose anchors/aliases expand to more than :data:`MAX_RECIPE_VALUES` values."""
+    stack, seen = [node] if node is not None else [], 0
+    while stack:
+        current = stack.pop()
+        seen += 1
+        if seen > MAX_RECIPE_VALUES:
+            raise RecipeError(f"{name}: the recipe expands to more than {MAX_RECIPE_VALUES:,} values (YAML anchors "
+                              "and aliases?); write the values out")
+        if isinstance(current, yaml.MappingNode):
+            stack.extend(part for pair in current.value for part in pair)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
 
 
 def _index_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
@@ -122,7 +139,7 @@ def _recipe_error(exc: ValidationError, name: str, lines: dict[tuple[Any, ...], 
     errors = sorted(exc.errors(), key=lambda e: (e["type"] != "extra_forbidden", e["type"] == "missing"))
     first = errors[0]
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
-    key_path = ".".join(str(p) for p in loc) or "(top level)"
+    key_path = _printable(".".join(str(p) for p in loc)) or "(top level)"
     line = _line_for(loc, lines, text)
     where = f"{name}:{line}" if line else name
     message = first["msg"].removeprefix("Value error, ")
@@ -132,6 +149,12 @@ def _recipe_error(exc: ValidationError, name: str, lines: dict[tuple[Any, ...], 
         message = "required key is missing"
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return RecipeError(f"{where}: {key_path}: {message}{more}")
+
+
+def _printable(text: str, width: int = 120) -> str:
+    """A key path as written, control characters escaped (one line) and cut to ``width``."""
+    text = re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]", lambda m: repr(m.group(0))[1:-1], text)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int], text: str) -> int | None:

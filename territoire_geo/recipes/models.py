@@ -30,7 +30,8 @@ Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # allow_inf_nan=False: ``min_area_m2: .inf`` would silently drop every alert, ``.nan`` compare false everywhere
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class Territory(_Strict):
@@ -212,6 +213,10 @@ class Recipe(_Strict):
     def public_dump(self) -> dict[str, Any]:
         """The recipe as JSON data with every value read from the environment put back as ``${VAR}``."""
         return _redact(self.model_dump(mode="json"), self._env)
+
+    def public_text(self, text: str) -> str:
+        """``text`` (a title…) with every value read from the environment put back as ``${VAR}``."""
+        return str(_redact(text, self._env))
 
 
 def _redact(data: Any, secrets: dict[str, str]) -> Any:

@@ -201,8 +201,8 @@ def _prepare(run_dir: Path, overwrite: bool) -> Path:
         if not overwrite:
             raise ExportError(f"{run_dir} holds a finished run; pass --overwrite to replace it")
         for child in run_dir.iterdir():
-            if child.name != ".cache":
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+            if child.name != ".cache":  # a symbolic link is removed, never followed
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     elif run_dir.exists() and any(run_dir.iterdir()):
         log.info("%s holds an unfinished run: resuming from its cache", run_dir)
     (run_dir / ".cache").mkdir(parents=True, exist_ok=True)

@@ -49,14 +49,20 @@ def rasters(folder: Path) -> None:
               nodata=float("nan"))
 
 
-def _catalog(folder: Path, name: str, bands: dict[str, np.ndarray], cloud: float = 0.0) -> None:
-    """A self-contained static catalog with one Sentinel-2-shaped item (relative hrefs)."""
+WHEN = dt.datetime(2022, 6, 23, 10, 30, 21, tzinfo=dt.UTC)
+
+
+def _catalog(folder: Path, name: str, bands: dict[str, np.ndarray], cloud: float = 0.0,
+             items: list[pystac.Item] | None = None) -> None:
+    """A self-contained static catalog with Sentinel-2-shaped items (relative hrefs)."""
     root = folder / name
-    shutil.rmtree(root, ignore_errors=True)
-    item = make_s2_item(root / "item", f"{name}_item", dt.datetime(2022, 6, 23, 10, 30, 21, tzinfo=dt.UTC), bands,
-                        _grid(), 2154, cloud_cover=cloud, tile="31TFJ")
+    if items is None:
+        shutil.rmtree(root, ignore_errors=True)
+        items = [make_s2_item(root / "item", f"{name}_item", WHEN, bands, _grid(), 2154, cloud_cover=cloud,
+                              tile="31TFJ")]
     catalog = pystac.Catalog(name, f"bad input: {name}")
-    catalog.add_item(item)
+    for item in items:
+        catalog.add_item(item)
     catalog.normalize_hrefs(str(root))
     catalog.make_all_asset_hrefs_relative()
     catalog.save(pystac.CatalogType.SELF_CONTAINED)
@@ -77,6 +83,25 @@ def catalogs(folder: Path) -> None:
     red = next((folder / "truncated_band").rglob("red.tif"))
     data = red.read_bytes()
     red.write_bytes(data[: len(data) // 2])  # the catalog's checksum no longer matches either
+    two_zones(folder)
+
+
+def two_zones(folder: Path) -> None:
+    """Two items of the same day on both sides of 6°E: UTM 31N (NDVI 0.5) and UTM 32N (NDVI 2/3)."""
+    from pyproj import Transformer
+
+    root = folder / "two_utm_zones"
+    shutil.rmtree(root, ignore_errors=True)
+    items = []
+    for epsg, tile, west, nir in ((32631, "31TGH", 5.975, 3000), (32632, "32TKP", 5.998, 5000)):
+        x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(west, 43.418)
+        transform = Affine(10.0, 0.0, round(x, -1), 0.0, -10.0, round(y, -1))
+        red = np.full((200, 200), 1000, dtype=np.uint16)
+        items.append(make_s2_item(root / tile, f"S2A_T{tile}_20220623T103021_L2A", WHEN,
+                                  {"red": red, "nir": np.full_like(red, nir),
+                                   "scl": np.full((100, 100), 4, dtype=np.uint8)},
+                                  transform, epsg, baseline="02.14", tile=tile))
+    _catalog(folder, "two_utm_zones", {}, items=items)
 
 
 def _fc(features: list[dict], crs: str | None = None) -> str:
@@ -114,7 +139,7 @@ def vectors(folder: Path) -> None:
         _feature(_box(4.36, 43.992, 4.365, 43.996), **{**zone, "LIBELLE": "valid"}),
     ]))
     (folder / "aoi_outside.geojson").write_text(_fc([_feature(_box(2.30, 48.85, 2.35, 48.87), name="Paris")]))
-    (folder / "aoi_two_utm_zones.geojson").write_text(_fc([_feature(_box(5.95, 43.40, 6.05, 43.45), name="Var")]))
+    (folder / "aoi_two_utm_zones.geojson").write_text(_fc([_feature(_box(5.99, 43.40, 6.01, 43.41), name="Var")]))
 
 
 RECIPE_HEAD = """\
