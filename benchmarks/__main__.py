@@ -2,15 +2,15 @@
 
 Cases (each variant measured in a fresh process: one warm-up, then the median of 3):
 
-1. ``ndvi``     NDVI and AWEIsh (5 bands) on 10980² — ours vs numpy vs fused numba;
-2. ``pipeline`` load (masked, HTTP) → indices → composites → classify → patches → zonal
+1. ``indices``       NDVI and AWEIsh (5 bands) on 10980² — ours vs numpy vs fused numba;
+2. ``pipeline``      load (masked, HTTP) → indices → composites → classify → patches → zonal
    stats on a synthetic 10-date tile; read throughput of ``load`` vs rasterio;
-3. ``zonal``    5,000 polygons on 4000² — ours vs exactextract vs rasterstats;
-4. ``trend``    Theil–Sen + Mann–Kendall on 2048² × 36 — ours vs straightforward numpy;
-5. ``scene``    HTML size and first render, 20k / 100k polygons — ours vs plain pydeck;
-6. ``scaling``  the pipeline of case 2 on 1, 2 and 4 tiles' worth of pixels.
+3. ``zonal-stats``   5,000 polygons on 4000² — ours vs exactextract vs rasterstats;
+4. ``pixel-trend``   Theil–Sen + Mann–Kendall on 2048² × 36 — ours vs straightforward numpy;
+5. ``scene-export``  HTML size and first render, 20k / 100k polygons — ours vs plain pydeck;
+6. ``scaling``       the pipeline of case 2 on 1, 2 and 4 tiles' worth of pixels.
 
-A full run writes ``benchmarks/results/<case>.md`` and the generated block of
+A full run writes ``benchmarks/results/<case>.md`` (plus ``summary.md``) and the generated block of
 ``docs/performance.md``; ``--quick`` (small inputs, for CI or a smoke test) and ``--only``
 write to ``benchmarks/_work/results-quick/`` or ``results/`` only, never the docs table.
 """
@@ -313,12 +313,14 @@ def _scaling_table(ms: dict[str, Measurement]) -> str:
     return table(header, _scaling_rows(ms))
 
 
+#: Case name (also ``results/<name>.md``; distinct from the colleagues' ``ndvi``/``zonal``/``trend``/``scene``
+#: result files, which their scripts keep writing) -> title, plan, report.
 CASES: dict[str, tuple[str, Callable[[bool], Plan], Report]] = {
-    "ndvi": ("NDVI and a 5-band index", ndvi_plan, ndvi_report),
+    "indices": ("NDVI and a 5-band index", ndvi_plan, ndvi_report),
     "pipeline": ("Full pipeline on one tile", pipeline_plan, pipeline_report),
-    "zonal": ("Zonal statistics", zonal_plan, zonal_report),
-    "trend": ("Per-pixel trend", trend_plan, trend_report),
-    "scene": ("Scene export", scene_plan, scene_report),
+    "zonal-stats": ("Zonal statistics", zonal_plan, zonal_report),
+    "pixel-trend": ("Per-pixel trend", trend_plan, trend_report),
+    "scene-export": ("Scene export", scene_plan, scene_report),
     "scaling": ("Scaling of the pipeline", scaling_plan, scaling_report),
 }
 

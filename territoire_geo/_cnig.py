@@ -237,7 +237,7 @@ def _normalize_dest_list(value: object) -> str | None:
     if text is None:
         return None
     parts = [p for p in re.split(r"[-,; /]+", text) if p]
-    return "-".join(p.zfill(2) if p.isdigit() else p for p in parts)
+    return "-".join(p.zfill(2) if p.isdigit() else p for p in parts) or None  # ";" alone is missing, not ""
 
 
 def normalize_typezone(value: object) -> str | None:

@@ -50,7 +50,7 @@ FUZZ = settings(parent=settings.get_profile(PROFILE if PROFILE in ("tg-fuzz", "l
 #: Slower properties (a DataFrame or an evaluation per example) get a quarter of the budget.
 FUZZ_SLOW = settings(FUZZ, max_examples=max(FUZZ.max_examples // 4, 20))
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(600 if PROFILE != "long" else 14_400)
 
 
 # ============================================================== audit: nothing may run

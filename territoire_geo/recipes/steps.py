@@ -73,7 +73,8 @@ def _imagery_key(ctx: RunContext) -> Any:
     assert img is not None and periods is not None
     source = Path(img.source)
     local = path_digest(source) if source.exists() else None
-    return {"source": img.source, "local": local, "collections": img.collections, "max_cloud": img.max_cloud,
+    return {"source": ctx.recipe.public_text(img.source),  # a ${VAR} token never enters a key (in the manifest)
+            "local": local, "collections": img.collections, "max_cloud": img.max_cloud,
             "before": periods.before, "after": periods.after}
 
 
