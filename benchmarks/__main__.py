@@ -243,11 +243,14 @@ def scene_report(ms: dict[str, Measurement], quick: bool) -> tuple[list[Row], st
                         f"{fmt(plain and plain.get('render'), '{:.1f}', 'timeout/skipped')} s",
                         f"{fmt(size, '{:.1f}')}× smaller; {fmt(render, '{:.1f}')}× faster",
                         f"{m.peak_rss_mb:.0f} MB", "—", "smaller and faster than plain pydeck", _yes(met)))
-        lines += [f"- {label}: " + json.dumps(r, default=str) for r in m.extra.get("rows", [])]
+        lines += [f"| {r['n']:,} | {r['what']} | {fmt(r.get('size') and r['size'] / 1e6)} | {fmt(r.get('build'))} | "
+                  f"{fmt(r.get('write'))} | {fmt(r.get('render'), '{:.1f}', 'timeout/skipped')} |"
+                  for r in m.extra.get("rows", [])]
     body = ("`bench_scene.measure` (a colleague's script): extruded 20-vertex polygons built once with `scene.build`, "
             "written by `scene.export` and by `pydeck.Deck.to_html(offline=True)`, first render in headless "
             "Chromium (SwiftShader). One run per cell, no warm-up (a fresh browser per render); peak RSS "
-            "includes Chromium.\n\n" + "\n".join(lines))
+            "includes Chromium.\n\n| polygons | output | HTML (MB) | build (s) | write (s) | first render (s) |\n"
+            "|---:|---|---:|---:|---:|---:|\n" + "\n".join(lines))
     return rows, body
 
 

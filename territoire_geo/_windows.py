@@ -3,9 +3,10 @@
 dask's local threaded scheduler starts the reads of many chunks before it finishes the
 composites of any, so one ``dask.compute`` over a whole tile holds the intermediate
 arrays of many chunks at once: on a 10-date, 5-band change pipeline its peak grew by
-~100 MB per output Mpx (2.2 GB on 4096², ~12 GB extrapolated to a full 10980² tile;
+~120 MB per output Mpx (2.2–2.4 GB on 4096², ~15 GB extrapolated to a full 10980² tile;
 ``docs/performance.md``, case 6). Computing the same graph one window of a few chunks
-at a time bounds it (1.06 GB on 4096²) at the cost of a graph cull per window.
+at a time bounds it (1.2 GB after the dask pass on 4096², +14 MB per Mpx for the 2-D
+results) for the same CPU time, at the cost of a graph cull per window.
 
 Windows follow the chunk boundaries of the first array, so every chunk is computed
 once and the values are those of a single ``dask.compute``. A dask.distributed client

@@ -62,7 +62,7 @@ class ImageryStep(_Strict):
     mask: bool = Field(True, description="mask clouds, shadows, cirrus and snow with SCL")
     dem_collection: str | None = Field(None, description="DEM collection searched in the same source "
                                        "(e.g. cop-dem-glo-30) for slope and relief")
-    chunks: int = Field(2048, ge=64, le=16384, description="dask chunk size in pixels")
+    chunks: int = Field(1024, ge=64, le=16384, description="dask chunk size in pixels (1024: bounded memory)")
 
 
 class Periods(_Strict):
