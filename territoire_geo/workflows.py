@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from territoire_geo.errors import ConfigError, ExportError
+from territoire_geo.errors import ConfigError
 
 if TYPE_CHECKING:
     from territoire_geo._types import AOILike
@@ -20,9 +18,9 @@ __all__ = [
     "ZoningCheck",
     "change_summary",
     "compute_indices",
+    "demo",
     "detect_change",
     "fetch_zoning_to",
-    "demo",
     "validate_zoning",
     "write_zoning",
 ]

@@ -8,7 +8,7 @@ import logging
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, urlencode
 
 import numpy as np
@@ -390,7 +390,7 @@ def test_credentials_from_the_system_keyring(monkeypatch: pytest.MonkeyPatch) ->
 
     class MemoryKeyring(KeyringBackend):
         priority = 1  # type: ignore[assignment]
-        store = {("territoire_geo", "identity.example.test"): "alice:S3cr3t-K3yr1ng"}
+        store: ClassVar[dict[tuple[str, str], str]] = {("territoire_geo", "identity.example.test"): "alice:S3cr3t-K3yr1ng"}
 
         def get_password(self, service: str, username: str) -> str | None:
             return self.store.get((service, username))
