@@ -236,7 +236,7 @@ def _normalize_dest_list(value: object) -> str | None:
     text = to_text(value)
     if text is None:
         return None
-    parts = [p for p in re.split(r"[-,; /]+", text) if p]
+    parts = [p for p in re.split(r"[-,;\s/]+", text) if p]  # any whitespace separates (idempotent)
     return "-".join(p.zfill(2) if p.isdigit() else p for p in parts) or None  # ";" alone is missing, not ""
 
 
