@@ -152,19 +152,27 @@ class _Handler(SimpleHTTPRequestHandler):
         if fault is None:
             self.wfile.write(data)
             return
-        try:
-            if fault.kind == "trickle":
-                _trickle(self.wfile, data[: fault.after or len(data)], fault.seconds)
-            else:
-                self.wfile.write(data if fault.kind == "length" else data[: fault.after])
-                self.wfile.flush()
-        except OSError:  # the client gave up (timeout): expected with these faults
-            pass
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        if fault.kind == "trickle":
+            _send_and_drop(self, data[: fault.after or len(data)], fault.seconds)
+        else:
+            _send_and_drop(self, data if fault.kind == "length" else data[: fault.after], None)
+
+
+def _send_and_drop(handler: Any, data: bytes, trickle: float | None) -> None:
+    """Send ``data`` (byte by byte ``trickle`` seconds apart when given), then drop the connection."""
+    try:
+        if trickle is not None:
+            _trickle(handler.wfile, data, trickle)
+        else:
+            handler.wfile.write(data)
+            handler.wfile.flush()
+    except OSError:  # the client gave up (timeout): expected with these faults
+        pass
+    handler.close_connection = True
+    try:
+        handler.connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _trickle(out: Any, data: bytes, seconds: float) -> None:
@@ -401,19 +409,7 @@ class _RouteHandler(SimpleHTTPRequestHandler):
             self.wfile.write(body)
             return
         sent = body if response.cut_after is None else body[: response.cut_after]
-        try:
-            if response.trickle is not None:
-                _trickle(self.wfile, sent, response.trickle)
-            else:
-                self.wfile.write(sent)
-                self.wfile.flush()
-        except OSError:  # the client gave up (timeout): expected with these faults
-            pass
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        _send_and_drop(self, sent, response.trickle)
 
     do_GET = do_POST = do_HEAD = _handle
 

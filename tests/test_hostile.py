@@ -254,10 +254,12 @@ def _evil_plu_zip(path: Path, member: str, *, symlink: bool = False) -> Path:
 
 
 @pytest.mark.parametrize(("member", "symlink"), [
-    ("../../escaped.shp", False), ("/tmp/absolute.shp", False), ("30014_PLU_20171013/link.shp", True),
+    ("../../escaped.shp", False), ("{absolute}", False), ("30014_PLU_20171013/link.shp", True),
     ("30014_PLU_20171013\\..\\..\\win.shp", False),
 ])
 def test_unsafe_plu_archive_refused_by_cli_and_recipe(tmp_path: Path, member: str, symlink: bool) -> None:
+    absolute = tmp_path / "outside" / "absolute.shp"  # an absolute member name, under the test's own folder
+    member = member.format(absolute=absolute)
     archive = _evil_plu_zip(tmp_path / "plu.zip", member, symlink=symlink)
     result = runner.invoke(app, ["zoning", "validate", str(archive)], terminal_width=1000)
     assert result.exit_code == 4 and "refusing archive member" in result.output, result.output
@@ -266,7 +268,7 @@ def test_unsafe_plu_archive_refused_by_cli_and_recipe(tmp_path: Path, member: st
     result = runner.invoke(app, ["recipe", "run", str(recipe)], terminal_width=1000)
     assert result.exit_code == 4 and "refusing archive member" in result.output, result.output
     assert not (tmp_path / "run" / "manifest.json").exists()
-    assert not Path("/tmp/absolute.shp").exists() and not (tmp_path.parent / "escaped.shp").exists()
+    assert not absolute.exists() and not (tmp_path.parent / "escaped.shp").exists()
 
 
 def test_unsafe_hub_product_is_downloaded_but_never_extracted(tmp_path: Path) -> None:

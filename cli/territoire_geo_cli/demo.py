@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from territoire_geo_cli._app import console, out, run, state
+from territoire_geo_cli._app import console, out, state
 
 
 def find_samples(explicit: Path | None) -> Path:
@@ -41,7 +41,7 @@ def demo_cmd(
     Example: [bold]territoire-geo demo --out runs/demo[/]
     """
     from territoire_geo.workflows import demo
-    from territoire_geo_cli.recipe_cmd import _progress_display
+    from territoire_geo_cli.recipe_cmd import _progress_display, run_with_progress
 
     started = time.perf_counter()
     bars, report = _progress_display(state(ctx).quiet)
@@ -49,11 +49,7 @@ def demo_cmd(
     def work() -> Any:
         return demo(find_samples(data), out_dir, overwrite=overwrite, progress=report)
 
-    if bars is not None:
-        with bars:
-            result = run(ctx, work)
-    else:
-        result = run(ctx, work)
+    result = run_with_progress(ctx, bars, work)
     if state(ctx).quiet:
         return
     summary = result.summary

@@ -39,6 +39,14 @@ def _progress_display(quiet: bool) -> tuple[Any, Any]:
     return bars, report
 
 
+def run_with_progress(ctx: typer.Context, bars: Any, work: Any) -> Any:
+    """Run ``work`` through the error mapping, inside the progress display when there is one."""
+    if bars is None:
+        return run(ctx, work)
+    with bars:
+        return run(ctx, work)
+
+
 @recipe_app.command("run")
 def run_cmd(
     ctx: typer.Context, file: FileArg,
@@ -64,12 +72,8 @@ def run_cmd(
         return
     bars, report = _progress_display(state(ctx).quiet or json)
     started = time.perf_counter()
-    if bars is not None:
-        with bars:
-            result = run(ctx, lambda: run_file(file, overwrite=overwrite, scheduler=scheduler, output=output,
-                                               progress=report))
-    else:
-        result = run(ctx, lambda: run_file(file, overwrite=overwrite, scheduler=scheduler, output=output))
+    result = run_with_progress(ctx, bars, lambda: run_file(file, overwrite=overwrite, scheduler=scheduler,
+                                                           output=output, progress=report))
     if json:
         print_json({"run_dir": str(result.run_dir), "outputs": {k: str(v) for k, v in result.outputs.items()},
                     "cached_steps": result.cached_steps, "computed_steps": result.computed_steps,
