@@ -99,8 +99,12 @@ class Manifest:
         }
 
     def write(self, run_dir: Path) -> Path:
-        """Write ``manifest.json`` atomically (the run is complete once it exists)."""
-        self.finished = _now()
+        """Write ``manifest.json`` atomically (the run is complete once it exists).
+
+        ``finished`` is stamped now unless the caller already set it (the runner
+        sets it before rendering the report, so that report and manifest agree).
+        """
+        self.finished = self.finished or _now()
         target = run_dir / MANIFEST
         tmp = run_dir / (MANIFEST + ".part")
         try:

@@ -12,8 +12,9 @@ import rasterio
 from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
+from territoire_geo._report_text import format_date
 from territoire_geo.errors import ExportError, NoDataFoundError, RecipeError
-from territoire_geo.provenance import verify_run
+from territoire_geo.provenance import Manifest, verify_run
 from territoire_geo.recipes import load_recipe, parse_recipe
 from territoire_geo.recipes.tools import rerun, run_file
 
@@ -149,6 +150,23 @@ def test_interrupted_run_resumes_without_overwrite(tmp_path: Path) -> None:
     (out / "zonage.gpkg").unlink()
     resumed = run_file(REPO / "recipes" / "zan-suivi.yaml", output=out)
     assert resumed.computed_steps == () and (out / "zonage.gpkg").exists() and (out / "manifest.json").exists()
+
+
+def test_report_shows_the_finish_time_the_manifest_records(zan_run: tuple[Path, object]) -> None:
+    out, _ = zan_run
+    finished = json.loads((out / "manifest.json").read_text())["finished"]
+    shown = format_date(finished, "fr", time=True)
+    assert f"Traitement terminé le {shown}" in (out / "rapport.html").read_text(encoding="utf-8")
+
+
+def test_manifest_write_keeps_a_finish_time_already_set(tmp_path: Path) -> None:
+    manifest = Manifest(recipe={"name": "x"})
+    manifest.finished = "2024-03-01T10:59:59+00:00"
+    manifest.write(tmp_path)
+    assert json.loads((tmp_path / "manifest.json").read_text())["finished"] == "2024-03-01T10:59:59+00:00"
+    unset = Manifest(recipe={"name": "x"})
+    unset.write(tmp_path)
+    assert json.loads((tmp_path / "manifest.json").read_text())["finished"] >= unset.started
 
 
 def test_verify_detects_a_modified_output_and_rerun_is_identical(zan_run: tuple[Path, object],
