@@ -9,6 +9,7 @@ or ``data_samples/stac``), the provenance names the collection, item and date.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import geopandas as gpd
 
 from territoire_geo.errors import DataError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["provenance", "read_raster", "read_vector"]
 
@@ -75,7 +78,7 @@ def read_vector(path: str | os.PathLike[str], *, layer: str | None = None) -> gp
     """
     import pyogrio
 
-    file = Path(path)
+    file, layer = _vector_source(Path(path), layer)
     options: dict[str, Any] = {}
     if file.suffix.lower() == ".shp" and not file.with_suffix(".cpg").exists():
         options["encoding"] = "cp1252"  # CNIG shapefiles without .cpg are Windows-1252
@@ -92,6 +95,36 @@ def read_vector(path: str | os.PathLike[str], *, layer: str | None = None) -> gp
     frame.attrs["source"] = _plu_source(frame, file)
     frame.attrs["title"] = file.stem.replace("_", " ")
     return frame
+
+
+def _vector_source(file: Path, layer: str | None) -> tuple[Path, str | None]:
+    """The file and layer to read: a PLU folder gives its ZONE_URBA, a lone spatial layer is taken.
+
+    Raises
+    ------
+    DataError
+        Several spatial layers and no ``layer`` given.
+    """
+    import pyogrio
+
+    if file.is_dir():
+        zones = sorted(p for p in file.rglob("*") if p.suffix.lower() == ".shp" and "zone_urba" in p.name.lower())
+        if len(zones) == 1:
+            log.info("%s: reading its zoning %s", file, zones[0].name)
+            return zones[0], layer
+    if layer is not None:
+        return file, layer
+    try:
+        layers = pyogrio.list_layers(file)
+    except (pyogrio.errors.DataSourceError, OSError):
+        return file, None  # the read reports what is wrong
+    if len(layers) <= 1:
+        return file, None
+    spatial = [str(name) for name, geometry in layers if geometry is not None]
+    if len(spatial) == 1:
+        return file, spatial[0]
+    names = ", ".join(str(name) for name in layers[:8, 0]) + (", …" if len(layers) > 8 else "")
+    raise DataError(f"{file} holds {len(layers)} layers ({names}); choose one with --layer")
 
 
 def read_raster(path: str | os.PathLike[str]) -> Any:

@@ -21,7 +21,7 @@ from territoire_geo._types import AOI
 from territoire_geo.config import Settings, gdal_env
 from territoire_geo.errors import ConfigError, DataError, ExportError
 
-__all__ = ["clip_to_cog", "write_cog", "write_cube_zarr", "write_raster", "write_vector"]
+__all__ = ["clip_to_cog", "write_cog", "write_cube_zarr", "write_cube_zarrs", "write_raster", "write_vector"]
 
 _URL = re.compile(r"https?://[^\s'\"]+")
 
@@ -132,18 +132,53 @@ def write_cube_zarr(ds: Any, path: str | os.PathLike[str], *, overwrite: bool = 
     ExportError
         If ``path`` exists and ``overwrite`` is false, or the disk is full.
     """
-    target = ensure_new(path, overwrite=overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    shutil.rmtree(tmp, ignore_errors=True)
+    return write_cube_zarrs({path: ds}, overwrite=overwrite)[0]
+
+
+def write_cube_zarrs(stores: Mapping[str | os.PathLike[str], Any], *, overwrite: bool = False) -> list[Path]:
+    """Write several lazy cubes to Zarr stores in **one** dask computation.
+
+    Cubes computed from the same lazy imagery (the composites of two periods and
+    the index series, say) share their reads: one computation reads and masks
+    each chunk of imagery once instead of once per store. Each store is written
+    to ``<name>.part`` and renamed only when all are complete.
+
+    Parameters
+    ----------
+    stores
+        ``{path: Dataset or DataArray}``.
+    overwrite
+        Replace existing stores.
+
+    Returns
+    -------
+    list of Path
+        The written stores, in the order given.
+
+    Raises
+    ------
+    ExportError
+        If a store exists and ``overwrite`` is false, or the disk is full.
+    """
+    import dask
+
+    targets = [ensure_new(path, overwrite=overwrite) for path in stores]
+    parts = [target.with_name(target.name + ".part") for target in targets]
     try:
-        _zarr_ready(ds).to_zarr(tmp, mode="w-", compute=True, consolidated=False)
-        _swap(tmp, target)
+        pending = []
+        for part, data in zip(parts, stores.values(), strict=True):
+            part.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(part, ignore_errors=True)
+            pending.append(_zarr_ready(data).to_zarr(part, mode="w-", compute=False, consolidated=False))
+        dask.compute(*pending)
+        for part, target in zip(parts, targets, strict=True):
+            _swap(part, target)
     except OSError as exc:
-        raise _export_error(target, exc) from exc
+        raise _export_error(targets[0] if len(targets) == 1 else ", ".join(map(str, targets)), exc) from exc
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        for part in parts:
+            shutil.rmtree(part, ignore_errors=True)
+    return targets
 
 
 def _zarr_ready(data: Any) -> Any:

@@ -124,7 +124,22 @@ def _nothing_written_in_inputs(tmp: Path, _out: str) -> None:
     assert not (PLU / "run").exists() and not (PLU / "manifest.json").exists()
 
 
+def _scene_of_zones(tmp: Path, _out: str) -> None:
+    html = (tmp / "s.html").read_text(encoding="utf-8")
+    assert "PLU 30014_PLU_20171013, 13/10/2017" in html and "IIAU" in html  # the folder's zoning became the units
+
+
 # ---------------------------------------------------------------- files made at run time
+
+
+def _two_layers(tmp: Path) -> None:
+    frame = gpd.GeoDataFrame({"v": [1]}, geometry=[shapely.box(808_000, 6_321_000, 808_100, 6_321_100)], crs=2154)
+    for name in ("a", "b"):
+        frame.to_file(tmp / "two.gpkg", layer=name, engine="pyogrio")
+
+
+def _table(tmp: Path) -> None:
+    (tmp / "table.csv").write_text("commune,surface\n30014,12.5\n", encoding="utf-8")
 
 
 def _big_layer(tmp: Path) -> None:
@@ -231,7 +246,12 @@ CASES: dict[str, Case] = {
                                   check=_dropped_reported),
     "invalid and zero-area zoning": Case(("zoning", "validate", "{bad}/vectors/invalid_polygons.geojson"), 0,
                                          check=_invalid_repaired),
-    "scene of a PLU folder": Case(("scene", "-u", "{plu}", "-o", "{tmp}/s.html"), 4, "has no geometry"),
+    "scene of a PLU folder": Case(("scene", "-u", "{plu}", "-o", "{tmp}/s.html"), 0, check=_scene_of_zones),
+    "scene of a multi-layer GeoPackage": Case(("scene", "-u", "{tmp}/two.gpkg", "-o", "{tmp}/s.html"), 4,
+                                              r"holds 2 layers \(a, b\); choose one with --layer",
+                                              setup=_two_layers),
+    "scene of a table without geometry": Case(("scene", "-u", "{tmp}/table.csv", "-o", "{tmp}/s.html"), 4,
+                                              "has no geometry", setup=_table),
     # recipes -------------------------------------------------------------------------------
     "recipe: unknown key": Case(("recipe", "validate", "{bad}/recipes/unknown_key.yaml"), 2,
                                 r"unknown_key.yaml:5: territory.colour: unknown key"),

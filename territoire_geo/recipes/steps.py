@@ -137,7 +137,7 @@ def _composites(ctx: RunContext, folder: Path) -> dict[str, Any]:
     from territoire_geo import indices
     from territoire_geo._types import normalize_date_range
     from territoire_geo.composites import composite
-    from territoire_geo.io import write_cube_zarr
+    from territoire_geo.io import write_cube_zarrs
     from territoire_geo.load import load
 
     r = ctx.recipe
@@ -149,7 +149,7 @@ def _composites(ctx: RunContext, folder: Path) -> dict[str, Any]:
     ds = load(items, bands=bands, aoi=aoi, crs=r.territory.crs, resolution=r.territory.resolution,
               chunks={"x": r.imagery.chunks, "y": r.imagery.chunks}, mask=r.imagery.mask)
     idx = indices.compute(ds, names, expressions=r.custom_indices or None)
-    out: dict[str, Any] = {}
+    cubes: dict[str, Any] = {}
     for label, text in (("before", r.periods.before), ("after", r.periods.after)):
         period = normalize_date_range(text)
         comp = composite(idx, period=[(label, period.start, period.end)], method=r.change.composite)
@@ -158,9 +158,11 @@ def _composites(ctx: RunContext, folder: Path) -> dict[str, Any]:
         comp.attrs.update({"period": text, "method": r.change.composite,
                            "period_start": period.start.date().isoformat(),
                            "period_end": period.end.date().isoformat()})
-        out[label] = write_cube_zarr(comp.rio.write_crs(r.territory.crs), folder / f"{label}.zarr")
-    series = idx["ndvi"]
-    out["ndvi_series"] = write_cube_zarr(series.rio.write_crs(r.territory.crs), folder / "ndvi_series.zarr")
+        cubes[label] = comp.rio.write_crs(r.territory.crs)
+    cubes["ndvi_series"] = idx["ndvi"].rio.write_crs(r.territory.crs)
+    # one computation for the three stores: each chunk of imagery is read and masked once
+    written = write_cube_zarrs({folder / f"{label}.zarr": cube for label, cube in cubes.items()})
+    out: dict[str, Any] = dict(zip(cubes, written, strict=True))
     out["summary"] = {"grid": [int(ds.sizes["y"]), int(ds.sizes["x"])], "time_slices": int(ds.sizes["time"])}
     return out
 
