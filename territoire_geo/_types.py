@@ -35,6 +35,7 @@ __all__ = [
     "BBoxLike",
     "DateRange",
     "DateRangeLike",
+    "is_commune_spec",
     "normalize_aoi",
     "normalize_bbox",
     "normalize_date_range",
@@ -160,7 +161,11 @@ def normalize_aoi(aoi: AOILike, crs: str | int | CRS | None = None) -> AOI:
     aoi
         A bbox (four numbers), a shapely geometry, a GeoJSON mapping
         (geometry, Feature or FeatureCollection), a path to a vector file
-        (GeoJSON, GeoPackage, Shapefile…), a GeoDataFrame, or an AOI.
+        (GeoJSON, GeoPackage, Shapefile…), a GeoDataFrame, an AOI, or communes
+        named by code: ``"insee:30014"``, ``"insee:30014,30028"`` (the union of
+        the communes) or ``"epci:200066918"`` (the union of the communes of an
+        EPCI, by SIREN) — contours from geo.api.gouv.fr, cached (see
+        :mod:`territoire_geo.sources.communes`).
     crs
         CRS of a bbox, geometry or mapping; EPSG:4326 when omitted. Files and
         GeoDataFrames carry their own CRS.
@@ -171,6 +176,8 @@ def normalize_aoi(aoi: AOILike, crs: str | int | CRS | None = None) -> AOI:
         If the input is of no accepted form.
     DataError
         If a file cannot be read, is empty, or has no CRS.
+    SourceError
+        If commune contours are unknown, or unreachable and not cached.
     """
     if isinstance(aoi, AOI):
         return aoi
@@ -179,6 +186,8 @@ def normalize_aoi(aoi: AOILike, crs: str | int | CRS | None = None) -> AOI:
         return _checked(AOI(aoi, given))
     if isinstance(aoi, Mapping):
         return _checked(AOI(_geometry_from_mapping(aoi), given))
+    if isinstance(aoi, str) and is_commune_spec(aoi):
+        return _aoi_from_communes(aoi)
     if isinstance(aoi, (str, os.PathLike)):
         return _aoi_from_path(Path(aoi))
     if hasattr(aoi, "geometry") and hasattr(aoi, "crs"):
@@ -209,6 +218,27 @@ def _geometry_from_mapping(obj: Mapping[str, Any]) -> BaseGeometry:
         return shape(obj)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ConfigError(f"the mapping is not GeoJSON (type={kind!r}); give a geometry or a feature") from exc
+
+
+_COMMUNES = re.compile(r"^\s*(?:insee|epci)\s*:", re.IGNORECASE)
+
+
+def is_commune_spec(text: str) -> bool:
+    """True for ``"insee:…"`` / ``"epci:…"`` AOI strings (communes named by code)."""
+    return bool(_COMMUNES.match(text)) and not Path(text).exists()
+
+
+def _aoi_from_communes(text: str) -> AOI:
+    """The union of the communes an ``insee:``/``epci:`` string names (contours fetched or cached)."""
+    from territoire_geo.config import Settings
+    from territoire_geo.sources.communes import commune_boundaries, communes_area, parse_area_spec
+
+    spec = parse_area_spec(text)
+    if spec is None:
+        raise ConfigError(f"{text!r} is not understood; write insee:30014, insee:30014,30028 or epci:200066918")
+    codes, epci = spec
+    frame = commune_boundaries(codes, epci=epci, settings=Settings.from_env())
+    return _checked(AOI(communes_area(frame).geometry.iloc[0], WGS84))
 
 
 def _aoi_from_path(path: Path) -> AOI:

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     http_timeout: float = Field(60.0, gt=0, description="seconds before a request is given up")
     http_retries: int = Field(4, ge=0, le=20, description="extra attempts on transient failures")
     http_backoff: float = Field(0.5, ge=0, description="first back-off delay in seconds (doubles)")
+    geo_api_url: str = Field("https://geo.api.gouv.fr", description="API Découpage administratif (commune "
+                             "and EPCI boundaries), e.g. a mirror or a test server")
     cdse_user: str | None = None
     cdse_password: SecretStr | None = None
     dhus_user: str | None = None

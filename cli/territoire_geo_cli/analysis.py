@@ -9,12 +9,11 @@ import typer
 from rich.table import Table
 
 from territoire_geo_cli._app import console, out, print_json, run, state
-from territoire_geo_cli.imagery import AoiCrsOpt, CloudOpt, CollectionOpt, JsonOpt, parse_aoi
+from territoire_geo_cli.imagery import AOI_HELP, AoiCrsOpt, CloudOpt, CollectionOpt, JsonOpt, parse_aoi
 
 OptSource = Annotated[str | None, typer.Option("--source", "-s", help="STAC API URL, profile (earth-search, "
                                                "planetary-computer, cdse) or static catalog path.")]
-OptAoi = Annotated[str | None, typer.Option("--aoi", "-a", help="Vector file (GeoJSON, GPKG, SHP) or bbox "
-                                            "'minx,miny,maxx,maxy' (lon/lat unless --aoi-crs).")]
+OptAoi = Annotated[str | None, typer.Option("--aoi", "-a", help=AOI_HELP)]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
 

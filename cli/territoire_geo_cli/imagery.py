@@ -14,8 +14,10 @@ from territoire_geo_cli._app import download_progress, out, print_json, run, sta
 SourceOpt = Annotated[str, typer.Option("--source", "-s", help="STAC API URL, profile (earth-search, "
                                         "planetary-computer, cdse), static catalog path, dhus+https://… "
                                         "(DHuS hub) or cdse-odata.")]
-AoiOpt = Annotated[str, typer.Option("--aoi", "-a", help="Vector file (GeoJSON, GPKG, SHP) or bbox "
-                                     "'minx,miny,maxx,maxy' (lon/lat unless --aoi-crs).")]
+AOI_HELP = ("Vector file (GeoJSON, GPKG, SHP), bbox 'minx,miny,maxx,maxy' (lon/lat unless --aoi-crs), or "
+            "communes by code: 'insee:30014', 'insee:30014,30028' or an EPCI by SIREN 'epci:200066918' "
+            "(contours from geo.api.gouv.fr, cached).")
+AoiOpt = Annotated[str, typer.Option("--aoi", "-a", help=AOI_HELP)]
 AoiCrsOpt = Annotated[str, typer.Option("--aoi-crs", help="CRS of a bbox given with --aoi.")]
 PeriodOpt = Annotated[str, typer.Option("--period", "-p", help="'2022', '2022-06' or 'YYYY-MM-DD/YYYY-MM-DD'.")]
 CollectionOpt = Annotated[list[str] | None, typer.Option("--collection", "-c", help="Collection id (repeatable).")]
@@ -25,9 +27,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 
 def parse_aoi(text: str, crs: str) -> Any:
-    """A bbox from 'a,b,c,d' (in ``crs``), else the text as a path."""
-    from territoire_geo._types import normalize_bbox
+    """Communes from 'insee:…'/'epci:…' (kept as text), a bbox from 'a,b,c,d' (in ``crs``), else a path."""
+    from territoire_geo._types import is_commune_spec, normalize_bbox
 
+    if is_commune_spec(text):
+        return text
     parts = [p.strip() for p in text.split(",")]
     if len(parts) == 4:
         try:
@@ -72,6 +76,8 @@ def search_cmd(
     """Find Sentinel-2 / Landsat / DEM items over an area and a period.
 
     Example: [bold]territoire-geo search -s data_samples/stac -a 4.33,43.97,4.40,44.03 -p 2022 --max-cloud 20[/]
+
+    By commune (contour from geo.api.gouv.fr, then cached): [bold]territoire-geo search -s data_samples/stac -a insee:30014 -p 2022[/]
     """
     items = run(ctx, lambda: _search(source, aoi, aoi_crs, period, collection, max_cloud, limit))
     rows = [describe_item(i) for i in items]
@@ -104,6 +110,8 @@ def fetch_cmd(
     A second run downloads nothing; an interrupted run resumes where it stopped.
 
     Example: [bold]territoire-geo fetch -s data_samples/stac -a 4.33,43.97,4.40,44.03 -p 2022 -b red,nir -d cache[/]
+
+    By communes or EPCI: [bold]territoire-geo fetch -s earth-search -a insee:30014,30028 -p 2022 -b red,nir --clip[/]
     """
     from territoire_geo.fetch import fetch, fetch_report
 

@@ -167,6 +167,11 @@ def _record_inputs(ctx: RunContext) -> None:
         ctx.manifest.add_input("plu", r.territory.plu)
     if r.territory.aoi is not None:
         ctx.manifest.add_input("aoi", r.territory.aoi)
+    if r.territory.from_communes:  # the cached geo.api.gouv.fr contours the area was made of
+        from territoire_geo.recipes.territory import commune_inputs
+
+        for role, path in commune_inputs(r.territory):
+            ctx.manifest.add_input(role, path)
     for spec in r.layers:
         ctx.manifest.add_input(f"layer:{spec.kind}", spec.path)
     if r.scoring is not None and isinstance(r.scoring.criteria, Path):

@@ -35,22 +35,43 @@ class _Strict(BaseModel):
 
 
 class Territory(_Strict):
-    """Where: a PLU/PLUi (folder, zip or GeoPackage), an AOI file, INSEE codes."""
+    """Where: the area is `aoi`, else the extent of `plu`, else the union of the `insee`/`epci` communes."""
 
     plu: Path | None = Field(None, description="PLU/PLUi: GPU archive (zip or folder), GeoPackage, shapefile")
     aoi: Path | None = Field(None, description="area of interest file; the PLU extent when omitted")
     insee: list[Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")]] = Field(
-        default_factory=list, description="INSEE codes of the communes (5 characters, 2A/2B for Corsica)")
+        default_factory=list, description="INSEE codes of the communes (5 characters, 2A/2B for Corsica); "
+        "without plu and aoi the area is the union of these communes (contours from geo.api.gouv.fr, cached), "
+        "with plu or aoi a label only")
+    epci: Annotated[str, Field(pattern=r"^\d{9}$")] | None = Field(
+        None, description="SIREN of an EPCI (9 digits); without plu and aoi its communes join the area, "
+        "with plu or aoi a label only")
     dem: Path | None = Field(None, description="elevation raster (else found with imagery.dem_collection)")
     parcels: Path | None = Field(None, description="parcels (cadastre, RPG): units become parcels cut by zones")
     crs: str = Field("EPSG:2154", description="working CRS (overseas: EPSG:5490, 2972, 2975, 4471…)")
     resolution: float = Field(10.0, gt=0, le=1000, description="pixel size in metres")
 
+    @field_validator("insee", "epci", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: Any, info: Any) -> Any:
+        """YAML reads ``insee: [30014]`` and ``epci: 200066918`` as numbers: codes are text."""
+        width = 5 if info.field_name == "insee" else 9
+        if info.field_name == "insee" and isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = [value]
+        if isinstance(value, list):
+            return [str(v).zfill(width) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return str(value).zfill(width) if isinstance(value, int) and not isinstance(value, bool) else value
+
     @model_validator(mode="after")
     def _needs_area(self) -> Territory:
-        if self.plu is None and self.aoi is None:
-            raise ValueError("give territory.plu or territory.aoi")
+        if self.plu is None and self.aoi is None and not self.insee and self.epci is None:
+            raise ValueError("give territory.plu, territory.aoi, territory.insee or territory.epci")
         return self
+
+    @property
+    def from_communes(self) -> bool:
+        """True when the area is the union of the communes of ``insee``/``epci`` (no plu, no aoi)."""
+        return self.plu is None and self.aoi is None
 
 
 class ImageryStep(_Strict):

@@ -29,8 +29,14 @@ log = logging.getLogger(__name__)
 
 def _zoning_key(ctx: RunContext) -> Any:
     t = ctx.recipe.territory
-    return {"plu": path_digest(t.plu) if t.plu else None, "aoi": path_digest(t.aoi) if t.aoi else None,
-            "crs": t.crs}
+    key: dict[str, Any] = {"plu": path_digest(t.plu) if t.plu else None,
+                           "aoi": path_digest(t.aoi) if t.aoi else None,
+                           "crs": t.crs}
+    if t.from_communes:  # the cached contours' checksums (fetched now if not cached)
+        from territoire_geo.recipes.territory import communes_key
+
+        key["communes"] = communes_key(t)
+    return key
 
 
 def _zoning(ctx: RunContext, folder: Path) -> dict[str, Any]:
@@ -60,6 +66,10 @@ def _aoi_frame(ctx: RunContext, zoning_out: dict[str, Any]) -> Any:
     t = ctx.recipe.territory
     if t.aoi is not None:
         frame = gpd.read_file(t.aoi).to_crs(t.crs)
+    elif t.from_communes:
+        from territoire_geo.recipes.territory import communes_frame
+
+        frame = communes_frame(t)
     else:
         frame = gpd.read_parquet(zoning_out["zone_urba"])
     return gpd.GeoDataFrame(geometry=[frame.geometry.union_all()], crs=frame.crs)

@@ -66,7 +66,12 @@ def _imagery_plan(recipe: Any) -> dict[str, Any]:
     from territoire_geo.sources import search
 
     t = recipe.territory
-    area = gpd.read_file(t.aoi) if t.aoi else zoning.read(t.plu, crs=t.crs).zones
+    if t.from_communes:
+        from territoire_geo.recipes.territory import communes_frame
+
+        area = communes_frame(t)
+    else:
+        area = gpd.read_file(t.aoi) if t.aoi else zoning.read(t.plu, crs=t.crs).zones
     first, last = normalize_date_range(recipe.periods.before), normalize_date_range(recipe.periods.after)
     items = search(area, (min(first.start, last.start), max(first.end, last.end)), source=recipe.imagery.source,
                    collections=recipe.imagery.collections, max_cloud=recipe.imagery.max_cloud)

@@ -16,7 +16,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -99,11 +99,12 @@ class HttpClient:
         self.session.headers.update(headers or {})
 
     def request(self, method: str, url: str, *, on_attempt: Callable[[int], None] | None = None,
-                **kwargs: Any) -> requests.Response:
+                accept: Collection[int] = (), **kwargs: Any) -> requests.Response:
         """Send a request, retrying transient failures.
 
         Returns the response of the first attempt that is not transient. The
-        caller closes streamed responses.
+        caller closes streamed responses. A status in ``accept`` (e.g. ``{404}``
+        where "not found" is an answer) is returned instead of raised.
 
         Raises
         ------
@@ -119,7 +120,7 @@ class HttpClient:
         for attempt in range(self.policy.retries + 1):
             if on_attempt:
                 on_attempt(attempt)
-            failure, retry_after, response = self._attempt(method, url, kwargs)
+            failure, retry_after, response = self._attempt(method, url, kwargs, accept)
             if failure is None and response is not None:
                 return response
             if attempt == self.policy.retries or time.monotonic() - start > self.policy.max_total:
@@ -133,7 +134,7 @@ class HttpClient:
             "the server is unavailable or overloaded, try again later"
         )
 
-    def _attempt(self, method: str, url: str, kwargs: dict[str, Any]
+    def _attempt(self, method: str, url: str, kwargs: dict[str, Any], accept: Collection[int] = ()
                  ) -> tuple[str | None, str | None, requests.Response | None]:
         try:
             response = self.session.request(method, url, **kwargs)
@@ -142,6 +143,8 @@ class HttpClient:
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:  # a body cut mid-way is transient too
             return _short(exc), None, None
+        if response.status_code in accept:
+            return None, None, response
         if response.status_code in TRANSIENT_STATUS:
             response.close()
             return f"HTTP {response.status_code}", response.headers.get("Retry-After"), None
