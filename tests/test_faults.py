@@ -196,19 +196,62 @@ def test_short_content_length_without_size_is_caught_by_the_checksum(served: tup
     count("Content-Length too short", "fetch (no file:size)", 1, "ChecksumError (sha256), nothing kept")
 
 
-@pytest.mark.xfail(reason="undetectable: a server announcing fewer bytes than the file has, for an asset with "
-                   "neither file:checksum nor file:size, gives a truncated file (see docs/reliability.md)")
-def test_short_content_length_without_checksum_or_size_is_not_detected(served: tuple) -> None:
-    server, item, dest = served
+def _without_checksum_or_size(item: pystac.Item, band: str) -> None:
+    """Drop ``file:checksum`` and ``file:size`` (as on Earth Search and Planetary Computer items)."""
     for key in ("file:size", "file:checksum"):
-        del item.assets["red"].extra_fields[key]
-    server.inject("/red.tif", Fault("length", after=_red_size(server) - 1000))
-    count("Content-Length too short", "fetch (no checksum)", 1, "NOT detected: truncated file kept (xfail)")
-    try:
-        _, report = fetch([item], ["red"], dest, settings=FAST)
-    except SourceError:
-        return
+        del item.assets[band].extra_fields[key]
+
+
+def test_short_content_length_without_checksum_or_size_is_caught_by_the_tiff_structure(served: tuple) -> None:
+    server, item, dest = served
+    _without_checksum_or_size(item, "red")
+    size = _red_size(server)
+    server.inject("/red.tif", Fault("length", after=size - 1000))
+    _, report = fetch([item], ["red"], dest, settings=FAST)
+    ranges = [r[2] for r in server.requests if r[1] == "/red.tif"]
+    assert ranges == [None, f"bytes={size - 1001}-"]  # the cut TIFF resumed (re-reading its last byte)
+    assert report[0].resumed and report[0].verified is None
     assert _sha(Path(report[0].path)) == _sha(server.root / "red.tif")
+    count("Content-Length too short", "fetch (no checksum)", 1, "TIFF structure cut → resumed → exact file")
+
+
+def test_short_content_length_every_time_keeps_only_the_part_and_a_later_run_completes(
+        tmp_path: Path, sample_items: list[pystac.Item]) -> None:
+    """A server that ignores ``Range`` and always announces 1000 bytes too few: bounded, nothing final."""
+    item = sample_items[6].clone()
+    body = Path(item.assets["red"].get_absolute_href()).read_bytes()
+    answer = {"response": Response(200, body, "image/tiff", content_length=len(body) - 1000)}
+    with RouteServer({("GET", "/red.tif"): lambda _request: answer["response"]}) as server:
+        item.assets["red"].href = f"{server.url}/red.tif"
+        _without_checksum_or_size(item, "red")
+        dest = tmp_path / "cache"
+        with pytest.raises(SourceUnavailableError, match=r"truncated TIFF: \d+ bytes, tile data of IFD 0 ends at "
+                           r"byte \d+\); run again to resume") as info:
+            fetch([item], ["red"], dest, settings=FAST)
+        assert "\n" not in str(info.value) and len(server.requests) == 6  # 1 + max_resumes (retries + 2)
+        assert not _finals(dest) and list(dest.rglob("red.tif.part"))
+        answer["response"] = Response(200, body, "image/tiff")  # the server recovered: a later run completes
+        _, report = fetch([item], ["red"], dest, settings=FAST)
+        assert Path(report[0].path).read_bytes() == body and not list(dest.rglob("*.part"))
+    count("Content-Length too short", "fetch (no checksum)", 6,
+          "persistent: 6 attempts, SourceUnavailableError, .part kept; rerun ok")
+
+
+def test_asset_truncated_on_the_server_is_discarded_after_one_range_probe(served: tuple) -> None:
+    server, item, dest = served
+    _without_checksum_or_size(item, "red")
+    original = (server.root / "red.tif").read_bytes()
+    (server.root / "red.tif").write_bytes(original[:-1000])
+    with pytest.raises(ChecksumError, match=r"the server's file itself is a truncated TIFF: .*report the corrupt "
+                       "asset") as info:
+        fetch([item], ["red"], dest, settings=FAST)
+    assert "\n" not in str(info.value) and server.count("/red.tif") == 2
+    assert not list(dest.rglob("red.tif*"))  # a resume could not help: nothing kept
+    (server.root / "red.tif").write_bytes(original)  # the provider fixes the asset: a later run completes
+    _, report = fetch([item], ["red"], dest, settings=FAST)
+    assert Path(report[0].path).read_bytes() == original
+    count("truncated asset on server", "fetch (no checksum)", 1,
+          "ChecksumError after 1 Range probe, nothing kept")
 
 
 def test_fetch_persistent_faults_are_bounded_and_leave_no_final_file(served: tuple) -> None:
