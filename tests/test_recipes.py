@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,6 +13,7 @@ import rasterio
 from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
+from territoire_geo import cancel
 from territoire_geo._report_text import format_date
 from territoire_geo.errors import ExportError, NoDataFoundError, RecipeError
 from territoire_geo.provenance import Manifest, verify_run
@@ -67,6 +69,21 @@ def test_broken_recipes_point_at_the_line(tmp_path: Path, samples: Path, edit: o
         load_recipe(path)
     result = runner.invoke(app, ["recipe", "validate", str(path)], terminal_width=300)
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("section", ["scoring: {{}}", "greening: {{}}"])
+def test_steps_on_plu_zones_refuse_a_territory_without_plu(tmp_path: Path, samples: Path, section: str) -> None:
+    text = BASE.replace("plu: {plu}", "aoi: {plu}/Donnees_geographiques/30014_ZONE_URBA_20171013.shp") + section
+    with pytest.raises(RecipeError, match=f"{section.split(':')[0]} needs territory.plu"):
+        load_recipe(_write(tmp_path, text, samples))
+
+
+def test_scene_of_a_territory_without_plu_shows_the_area(tmp_path: Path, samples: Path) -> None:
+    text = BASE.replace("plu: {plu}", "aoi: {plu}/Donnees_geographiques/30014_ZONE_URBA_20171013.shp")
+    result = run_file(_write(tmp_path, text + "scene: {{}}\n", samples))
+    html = (result.run_dir / "scene.html").read_text(encoding="utf-8")
+    assert "Copernicus Sentinel-2 (12 scènes" in html and "PLU " not in html.split("tg-source")[1][:300]
+    assert result.summary["change_patches"] >= 1  # the planted change is still found and drawn
 
 
 def test_missing_file_and_bad_encoding(tmp_path: Path, samples: Path) -> None:
@@ -141,6 +158,36 @@ def test_rerun_is_a_cache_hit_and_one_change_reruns_only_downstream(tmp_path: Pa
     finally:
         edited.unlink()
     assert changed.computed_steps == ("change", "zan")  # the step and what reads it, nothing upstream
+
+
+def test_a_cancel_request_stops_the_run_at_the_next_step_and_it_resumes(tmp_path: Path) -> None:
+    """An interrupt a library swallowed still stops the run: the flag is checked between steps."""
+    out = tmp_path / "run"
+
+    def cancel_after_composites(event: str, **info: object) -> None:
+        if event == "step-done" and info["name"] == "composites":
+            cancel.request_cancel()  # what the CLI's SIGINT handler does besides raising
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_file(REPO / "recipes" / "zan-suivi.yaml", output=out, progress=cancel_after_composites)
+    finally:
+        cancel.clear()
+    assert not (out / "manifest.json").exists()
+    steps = sorted(p.name.split("-")[0] for p in (out / ".cache").iterdir() if (p / ".done").exists())
+    assert "composites" in steps and "change" not in steps  # stopped right after the step that was running
+    resumed = run_file(REPO / "recipes" / "zan-suivi.yaml", output=out)
+    assert "composites" in resumed.cached_steps and (out / "manifest.json").exists()
+
+
+def test_sigint_sets_the_cancel_flag_and_raises() -> None:
+    with cancel.sigint_sets_flag():
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        assert cancel.requested()
+        with pytest.raises(KeyboardInterrupt):
+            cancel.check()
+    assert not cancel.requested() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_interrupted_run_resumes_without_overwrite(tmp_path: Path) -> None:

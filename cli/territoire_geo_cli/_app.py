@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from territoire_geo.cancel import sigint_sets_flag
 from territoire_geo.errors import TerritoireError, exit_code_for
 
 T = TypeVar("T")
@@ -53,9 +54,15 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def run(ctx: typer.Context, func: Callable[[], T]) -> T:
-    """Call ``func``; map user errors to one line and the documented exit code."""
+    """Call ``func``; map user errors to one line and the documented exit code.
+
+    While it runs, Ctrl-C also sets the library's cancellation flag, so that a
+    recipe stops at its next step boundary even if a library swallowed the
+    :class:`KeyboardInterrupt`.
+    """
     try:
-        return func()
+        with sigint_sets_flag():
+            return func()
     except TerritoireError as exc:
         if state(ctx).debug:
             raise

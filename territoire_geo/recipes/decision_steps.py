@@ -280,8 +280,7 @@ def make_scene(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
     sc = ctx.recipe.scene
     assert sc is not None
-    units = gpd.read_parquet(ctx.artefacts["scores"]["scored"]) if "scores" in ctx.artefacts else \
-        gpd.read_parquet(ctx.artefacts["zoning"]["zone_urba"])
+    units = gpd.read_parquet(_scene_units(ctx.artefacts))
     extrude = sc.extrude if sc.extrude in units.columns else None
     alerts = gpd.read_parquet(ctx.artefacts["change"]["patches"]) if "change" in ctx.artefacts else None
     dem = rxr.open_rasterio(ctx.artefacts["dem"]["dem"], masked=True).squeeze("band", drop=True) \
@@ -298,6 +297,14 @@ def make_scene(ctx: RunContext, folder: Path) -> dict[str, Any]:
     if sc.png:
         out["out:scene.png"] = scene.snapshot(html, folder / "scene.png")
     return out
+
+
+def _scene_units(artefacts: dict[str, Any]) -> Path:
+    """Scored units, else the PLU zones, else the area itself (a territory given by AOI or communes)."""
+    if "scores" in artefacts:
+        return Path(artefacts["scores"]["scored"])
+    zoning = artefacts["zoning"]
+    return Path(zoning.get("zone_urba") or zoning["aoi"])
 
 
 def _source_line(ctx: RunContext) -> str:

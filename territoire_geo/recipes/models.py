@@ -203,7 +203,8 @@ class Recipe(_Strict):
         default_factory=dict, description="name: safe formula over band names, e.g. (nir - red) / (nir + red + 0.5)")
     change: ChangeStep = Field(default_factory=ChangeStep, description="change detection")
     layers: list[LayerSpec] = Field(default_factory=list, max_length=100, description="soil, risk, nature, context layers")
-    zan: bool = Field(True, description="account new artificial surface by commune, zone type and year")
+    zan: bool = Field(True, description="account new artificial surface by commune, zone type and year "
+                      "(needs territory.plu; without it only the change alerts are made)")
     crops: CropsStep | None = Field(None, description="crop monitoring per parcel (omit to skip)")
     greening: GreeningStep | None = Field(None, description="urban vegetation cover (omit to skip)")
     site_finder: SiteFinderStep | None = Field(None, description="business site finder (omit to skip)")
@@ -218,6 +219,11 @@ class Recipe(_Strict):
     def _consistent(self) -> Recipe:
         if self.periods is not None and self.imagery is None:
             raise ValueError("periods need an imagery section")
+        if self.territory.plu is None:  # these read the PLU zones: refuse rather than skip them silently
+            for name in ("scoring", "greening", "site_finder"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} needs territory.plu (it works on the PLU zones); add the PLU "
+                                     f"or remove the {name} section")
         return self
 
     def resolved(self, base: Path) -> Recipe:

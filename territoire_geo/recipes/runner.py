@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from territoire_geo.cancel import check as check_cancelled
 from territoire_geo.errors import ExportError, TerritoireError
 from territoire_geo.provenance import MANIFEST, Manifest
 from territoire_geo.recipes.models import Recipe
@@ -232,6 +233,7 @@ def _run_step(ctx: RunContext, step: Step, index: int, total: int) -> None:
     from territoire_geo import __version__
     from territoire_geo.provenance import hash_inputs
 
+    check_cancelled()  # an interrupt a library swallowed during the previous step stops the run here
     ctx.say("step", name=step.name, label=step.label, index=index, total=total)
     started = time.perf_counter()
     upstream = [ctx.keys[n] for n in step.needs if n in ctx.keys]
@@ -291,10 +293,12 @@ def _finish(ctx: RunContext, report_overrides: dict[str, Any] | None) -> dict[st
     outputs = steps.write_deliverables(ctx)
     ctx.manifest.add_outputs(ctx.run_dir, outputs.values())
     if ctx.recipe.report is not None and ctx.recipe.report.enabled:
+        check_cancelled()
         ctx.manifest.finished = _now()  # the report reads the manifest from memory: none on disk before it
         written = deliverables.write_report(ctx, report_overrides)
         outputs["rapport.html"] = written[-1]
         ctx.manifest.add_outputs(ctx.run_dir, written)
+    check_cancelled()  # an interrupted run never gets a manifest
     ctx.manifest.write(ctx.run_dir)  # last, once: a folder without it is an unfinished run
     return outputs
 
