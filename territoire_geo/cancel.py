@@ -57,10 +57,13 @@ def check() -> None:
 def sigint_sets_flag() -> Iterator[None]:
     """While active, SIGINT both sets the flag and raises :class:`KeyboardInterrupt`.
 
-    Does nothing outside the main thread (Python delivers signals to it only).
-    The previous handler is restored on exit, and the flag cleared.
+    Does nothing outside the main thread (Python delivers signals to it only)
+    nor when SIGINT is ignored (a job started in the background by a shell
+    without job control must stay deaf to Ctrl-C). The previous handler is
+    restored on exit, and the flag cleared.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
 

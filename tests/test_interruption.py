@@ -96,7 +96,13 @@ def final_files(root: Path) -> list[Path]:
 def start(out: Path, *extra: str) -> subprocess.Popen[str]:
     """``territoire-geo -q recipe run zan-suivi.yaml --out OUT`` as a subprocess."""
     return subprocess.Popen([*CLI, "-q", "recipe", "run", str(RECIPE), "--out", str(out), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """In the child: SIGINT as in a terminal, even when the test runner was started with it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def interrupt_when(out: Path, reached: Callable[[float], bool], sig: int, timeout: float = 120) -> tuple[int, str]:

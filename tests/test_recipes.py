@@ -181,13 +181,21 @@ def test_a_cancel_request_stops_the_run_at_the_next_step_and_it_resumes(tmp_path
 
 
 def test_sigint_sets_the_cancel_flag_and_raises() -> None:
-    with cancel.sigint_sets_flag():
-        with pytest.raises(KeyboardInterrupt):
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the test runner was given
+    try:
+        with cancel.sigint_sets_flag():
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+            assert cancel.requested()
+            with pytest.raises(KeyboardInterrupt):
+                cancel.check()
+        assert not cancel.requested() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # started in the background: stays deaf to Ctrl-C
+        with cancel.sigint_sets_flag():
             signal.raise_signal(signal.SIGINT)
-        assert cancel.requested()
-        with pytest.raises(KeyboardInterrupt):
-            cancel.check()
-    assert not cancel.requested() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            assert not cancel.requested() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_interrupted_run_resumes_without_overwrite(tmp_path: Path) -> None:
