@@ -148,7 +148,9 @@ def _layer(data: xr.DataArray | xr.Dataset | None, index: str, shape: tuple[int,
         if index not in data.data_vars:
             raise DataError(f"{index!r} is not in the composite (variables: {', '.join(map(str, data.data_vars))})")
         data = data[index]
-    values = np.asarray(data.values, dtype=np.float64)
+    values = np.asarray(data.values)  # kept as is (float32): bincount sums the kept pixels in float64 anyway
+    if values.dtype.kind != "f":
+        values = values.astype(np.float64)
     if values.shape != tuple(shape):
         raise DataError(f"index layer of shape {values.shape} is not on the class grid {tuple(shape)}")
     return values
