@@ -170,7 +170,7 @@ def _composites(ctx: RunContext, folder: Path) -> dict[str, Any]:
                            "period_end": period.end.date().isoformat()})
         cubes[label] = comp.rio.write_crs(r.territory.crs)
     cubes["ndvi_series"] = idx["ndvi"].rio.write_crs(r.territory.crs)
-    # one computation for the three stores: each chunk of imagery is read and masked once
+    # one computation for the three stores: the tasks they share (reads, masks, reflectance) run once
     written = write_cube_zarrs({folder / f"{label}.zarr": cube for label, cube in cubes.items()})
     out: dict[str, Any] = dict(zip(cubes, written, strict=True))
     out["summary"] = {"grid": [int(ds.sizes["y"]), int(ds.sizes["x"])], "time_slices": int(ds.sizes["time"])}
