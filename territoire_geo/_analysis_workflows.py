@@ -50,6 +50,7 @@ def compute_indices(source: Any, aoi: AOILike, period: DateRangeLike, out_dir: s
     """
     from territoire_geo import indices
     from territoire_geo._types import normalize_date_range
+    from territoire_geo._windows import compute_windows
     from territoire_geo.composites import composite, method_label
 
     say = progress or (lambda _msg: None)
@@ -63,7 +64,9 @@ def compute_indices(source: Any, aoi: AOILike, period: DateRangeLike, out_dir: s
     ds, items = _load(source, aoi, span, bands, collections, max_cloud, chunks, say)
     idx = indices.compute(ds, names, expressions=expressions).assign_coords(spatial_ref=ds.spatial_ref)
     ndvi = indices.ndvi(ds) if method == "max_ndvi" else None
-    comp = composite(idx, method=method, ndvi=ndvi)[[*variables, "valid_count"]].compute()
+    lazy = composite(idx, method=method, ndvi=ndvi)[[*variables, "valid_count"]]
+    computed = compute_windows(*(lazy[v] for v in lazy.data_vars))  # bounded memory on large areas
+    comp = lazy.copy(data={v: c.data for v, c in zip(lazy.data_vars, computed, strict=True)})
     say(f"{len(variables)} composite(s) computed")
     period_text = f"{span.start:%Y-%m-%d}/{span.end:%Y-%m-%d}"
     tags = {"period": period_text, "composite": label, "scenes": str(len(items))}

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_WINDOW", "compute_windows"]
+__all__ = ["DEFAULT_WINDOW", "compute_windows", "grid_windows"]
 
 #: Target window side in pixels (rounded to whole chunks).
 DEFAULT_WINDOW = 2048
@@ -45,19 +45,31 @@ def compute_windows(*arrays: Any, window: int = DEFAULT_WINDOW) -> tuple[Any, ..
     """
     import dask
 
-    lazy = [a for a in arrays if getattr(a, "chunks", None) is not None]
-    if not lazy or _has_client() or not all({"y", "x"} <= set(a.dims) for a in arrays):
-        return tuple(dask.compute(*arrays))
-    ys = _edges(lazy[0].chunksizes["y"], window)
-    xs = _edges(lazy[0].chunksizes["x"], window)
-    if len(ys) * len(xs) <= 2:
+    windows = grid_windows(*arrays, window=window)
+    if windows is None:
         return tuple(dask.compute(*arrays))
     outs = [np.empty(a.shape, dtype=a.dtype) for a in arrays]
-    for (y0, y1), (x0, x1) in itertools.product(ys, xs):
+    for (y0, y1), (x0, x1) in windows:
         parts = dask.compute(*(a.isel(y=slice(y0, y1), x=slice(x0, x1)) for a in arrays))
         for out, array, part in zip(outs, arrays, parts, strict=True):
             out[_key(array.dims, y0, y1, x0, x1)] = np.asarray(part.values)
     return tuple(a.copy(deep=False, data=out) for a, out in zip(arrays, outs, strict=True))
+
+
+def grid_windows(*arrays: Any, window: int = DEFAULT_WINDOW) -> list[tuple[tuple[int, int], tuple[int, int]]] | None:
+    """The ``((y0, y1), (x0, x1))`` windows of whole chunks to compute ``arrays`` by, or None for one go.
+
+    None when nothing is lazy, a dask.distributed client is active, an array lacks
+    ``y``/``x``, or the grid holds two windows or fewer.
+    """
+    lazy = [a for a in arrays if getattr(a, "chunks", None) is not None]
+    if not lazy or _has_client() or not all({"y", "x"} <= set(a.dims) for a in arrays):
+        return None
+    ys = _edges(lazy[0].chunksizes["y"], window)
+    xs = _edges(lazy[0].chunksizes["x"], window)
+    if len(ys) * len(xs) <= 2:
+        return None
+    return list(itertools.product(ys, xs))
 
 
 def _edges(chunks: Sequence[int], window: int) -> list[tuple[int, int]]:

@@ -135,20 +135,29 @@ def write_cube_zarr(ds: Any, path: str | os.PathLike[str], *, overwrite: bool = 
     return write_cube_zarrs({path: ds}, overwrite=overwrite)[0]
 
 
-def write_cube_zarrs(stores: Mapping[str | os.PathLike[str], Any], *, overwrite: bool = False) -> list[Path]:
+def write_cube_zarrs(stores: Mapping[str | os.PathLike[str], Any], *, overwrite: bool = False,
+                     window: int | None = None) -> list[Path]:
     """Write several lazy cubes to Zarr stores in **one** dask computation.
 
     Cubes computed from the same lazy imagery (the composites of two periods and
-    the index series, say) share their reads: one computation reads and masks
-    each chunk of imagery once instead of once per store. Each store is written
-    to ``<name>.part`` and renamed only when all are complete.
+    the index series, say) share tasks (reads, masks): computed together, these
+    run once. On a grid larger than a few chunks, the stores are written one
+    window of whole chunks at a time (all stores per window): dask's local
+    scheduler would otherwise start reading many chunks before finishing any,
+    and the peak memory would grow with the area (measured on the composites
+    step: 1.97 GB on 4096² in one go, 0.96 GB by windows, same time). With a
+    dask.distributed client the graph goes to the cluster in one go. Each store
+    is written to ``<name>.part`` and renamed only when all are complete.
 
     Parameters
     ----------
     stores
-        ``{path: Dataset or DataArray}``.
+        ``{path: Dataset or DataArray}`` on one ``y``/``x`` grid.
     overwrite
         Replace existing stores.
+    window
+        Window side in pixels (whole chunks); default
+        :data:`territoire_geo._windows.DEFAULT_WINDOW`.
 
     Returns
     -------
@@ -162,15 +171,26 @@ def write_cube_zarrs(stores: Mapping[str | os.PathLike[str], Any], *, overwrite:
     """
     import dask
 
+    from territoire_geo._windows import DEFAULT_WINDOW, grid_windows
+
     targets = [ensure_new(path, overwrite=overwrite) for path in stores]
     parts = [target.with_name(target.name + ".part") for target in targets]
     try:
+        ready = [_zarr_ready(data) for data in stores.values()]
         pending = []
-        for part, data in zip(parts, stores.values(), strict=True):
+        for part, data in zip(parts, ready, strict=True):
             part.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(part, ignore_errors=True)
-            pending.append(_zarr_ready(data).to_zarr(part, mode="w-", compute=False, consolidated=False))
-        dask.compute(*pending)
+            pending.append(data.to_zarr(part, mode="w-", compute=False, consolidated=False))
+        windows = grid_windows(*(next(iter(d.data_vars.values())) for d in ready),
+                               window=window or DEFAULT_WINDOW)
+        if windows is None:
+            dask.compute(*pending)
+        else:  # metadata and coordinates are written; the data go window by window (bounded memory)
+            for (y0, y1), (x0, x1) in windows:
+                region = {"y": slice(y0, y1), "x": slice(x0, x1)}
+                dask.compute(*(_region(data, region).to_zarr(part, region=region, compute=False, consolidated=False)
+                               for part, data in zip(parts, ready, strict=True)))
         for part, target in zip(parts, targets, strict=True):
             _swap(part, target)
     except OSError as exc:
@@ -179,6 +199,12 @@ def write_cube_zarrs(stores: Mapping[str | os.PathLike[str], Any], *, overwrite:
         for part in parts:
             shutil.rmtree(part, ignore_errors=True)
     return targets
+
+
+def _region(ds: Any, region: Mapping[str, slice]) -> Any:
+    """The part of ``ds`` in ``region``, without the variables that do not lie on its dims (written already)."""
+    part = ds.isel(region)
+    return part.drop_vars([name for name, var in part.variables.items() if not set(var.dims) & set(region)])
 
 
 def _zarr_ready(data: Any) -> Any:

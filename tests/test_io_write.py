@@ -13,7 +13,7 @@ import xarray as xr
 from shapely.geometry import box
 
 from territoire_geo.errors import ConfigError, ExportError
-from territoire_geo.io import write_cube_zarr, write_vector
+from territoire_geo.io import write_cube_zarr, write_cube_zarrs, write_vector
 
 
 @pytest.fixture
@@ -75,3 +75,18 @@ def test_write_cube_zarr_regularises_chunks(tmp_path: Path) -> None:
     write_cube_zarr(ds["ndvi"], tmp_path / "irregular.zarr")
     back = xr.open_zarr(tmp_path / "irregular.zarr", consolidated=False)
     np.testing.assert_array_equal(back["ndvi"].values, ds["ndvi"].values)
+
+
+def test_write_cube_zarrs_by_windows_equals_one_go(tmp_path: Path) -> None:
+    """Several stores written window by window hold exactly what one computation writes."""
+    ds = cube().assign_coords(y=np.arange(50) * -10.0, x=np.arange(40) * 10.0)
+    composite = (ds["ndvi"].mean("time") * 2).rename("ndvi_mean").to_dataset()  # a store without time
+    stores = {"series": ds, "composite": composite}
+    windowed = write_cube_zarrs({tmp_path / f"w_{k}.zarr": v for k, v in stores.items()}, window=15)
+    whole = write_cube_zarrs({tmp_path / f"o_{k}.zarr": v for k, v in stores.items()}, window=10_000)
+    for a, b, source in zip(windowed, whole, stores.values(), strict=True):
+        by_window, one_go = xr.open_zarr(a, consolidated=False), xr.open_zarr(b, consolidated=False)
+        xr.testing.assert_identical(by_window.compute(), one_go.compute())
+        xr.testing.assert_equal(by_window.compute(), source.compute())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o_composite.zarr", "o_series.zarr",
+                                                          "w_composite.zarr", "w_series.zarr"]
