@@ -299,3 +299,26 @@ def test_fuzz_characters_only_raise_expression_error(text: str) -> None:
 @given(st.lists(st.sampled_from(_TOKENS), max_size=30).map("".join))
 def test_fuzz_tokens_only_raise_expression_error(text: str) -> None:
     _fuzz(text)
+
+
+@pytest.mark.parametrize("text", [
+    "(nir - red) / (nir + red)",
+    "2.5 * (nir - red) / (nir + 6 * red - 7.5 * blue + 1)",
+    "where(nir > red, sqrt(abs(nir - red)), -1) + clip(red, 0.1, 0.3) * max(nir, red, 0.2) ** 2",
+    "nir / (red - red)",  # every denominator zero
+    "(nir * 1e12) * (nir * 1e12) * (nir * 1e12) * (nir * 1e12) / red",  # overflows float32: inf -> NaN
+])
+def test_blocks_evaluated_by_strips_equal_the_whole_block(text: str) -> None:
+    rng = np.random.default_rng(3)
+    size = expr.STRIP * 2 + 12_345  # two full strips and a short one
+    bands = {name: rng.uniform(0, 0.6, size).astype(np.float32) for name in ("nir", "red", "blue")}
+    bands["red"][::97] = 0.0
+    bands["nir"][::89] = np.nan
+    bands = {name: value.reshape(1, -1) for name, value in bands.items()}
+    parsed = expr.parse(text, variables=bands)
+    by_strips = parsed.evaluate(bands)
+    assert expr._strippable([bands[n] for n in parsed.names])
+    whole = parsed.evaluate({name: np.asfortranarray(np.repeat(value, 2, axis=0))[:1]  # not C-contiguous:
+                             for name, value in bands.items()})                       # the whole-block path
+    assert by_strips.dtype == np.float32 and not np.isinf(by_strips).any()
+    np.testing.assert_array_equal(by_strips, whole)
