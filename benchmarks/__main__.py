@@ -12,7 +12,8 @@ Cases (each variant measured in a fresh process: one warm-up, then the median of
 
 A full run writes ``benchmarks/results/<case>.md`` (plus ``summary.md``) and the generated block of
 ``docs/performance.md``; ``--quick`` (small inputs, for CI or a smoke test) and ``--only``
-write to ``benchmarks/_work/results-quick/`` or ``results/`` only, never the docs table.
+write to ``benchmarks/_work/results-quick/`` or ``results/`` only (``--only`` its case files and
+``summary-only.md``), never the docs table.
 """
 
 from __future__ import annotations
@@ -395,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         (target / f"{name}.md").write_text(text, encoding="utf-8")
     info["load_end"] = machine()["load"]
     summary = render_rows(rows) + "\n\n" + machine_line(info)
-    (target / "summary.md").write_text(summary + "\n", encoding="utf-8")
+    # an --only run keeps the full run's summary (and docs table): its rows go to summary-only.md
+    (target / ("summary-only.md" if args.only else "summary.md")).write_text(summary + "\n", encoding="utf-8")
     if not args.quick and not args.only:
         write_docs(rows, info)
     print(summary)
