@@ -155,7 +155,10 @@ def test_killed_at_every_stage_then_resumed_from_cache(tmp_path: Path) -> None:
         for path in final_files(out):
             check_valid(path)
         if sig == signal.SIGINT:
-            assert code == 130, (label, err)
+            # 130, or death by SIGINT (-2, which a shell also shows as 130; ~1 run in 16-20): CPython
+            # can exit via SIGINT after the CLI handled the interrupt (message printed, no traceback);
+            # both mean "interrupted" (docs/reliability.md, section 2).
+            assert code in (130, -signal.SIGINT), (label, err)
             lines = [line for line in err.splitlines() if line.strip()]
             assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("interrupted"), (label, err)
         else:
