@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 from shapely.geometry import box
 
+from territoire_geo._windows import grid_windows
 from territoire_geo.errors import ConfigError, ExportError
 from territoire_geo.io import write_cube_zarr, write_cube_zarrs, write_vector
 
@@ -82,6 +83,7 @@ def test_write_cube_zarrs_by_windows_equals_one_go(tmp_path: Path) -> None:
     ds = cube().assign_coords(y=np.arange(50) * -10.0, x=np.arange(40) * 10.0)
     composite = (ds["ndvi"].mean("time") * 2).rename("ndvi_mean").to_dataset()  # a store without time
     stores = {"series": ds, "composite": composite}
+    assert len(grid_windows(ds["ndvi"], window=15) or []) == 9  # the windowed path is the one taken
     windowed = write_cube_zarrs({tmp_path / f"w_{k}.zarr": v for k, v in stores.items()}, window=15)
     whole = write_cube_zarrs({tmp_path / f"o_{k}.zarr": v for k, v in stores.items()}, window=10_000)
     for a, b, source in zip(windowed, whole, stores.values(), strict=True):
