@@ -4,10 +4,10 @@
 the child process (never into the library files) and then run the same setup as the
 current variant, so that one run of the suite gives both figures:
 
-- ``territoire_geo.expr``: the evaluator allocated a new array for every operator, the
+- ``territoire_geo.analysis.expr``: the evaluator allocated a new array for every operator, the
   safe division filled a NaN array first, and ``inf`` was replaced through ``np.where``
   (one more block-sized array);
-- ``territoire_geo._trend``: the numba loop sorted and took ``np.median`` (a copy and a
+- ``territoire_geo.analysis``: the numba loop sorted and took ``np.median`` (a copy and a
   sort) for every pixel;
 - ``territoire_geo.load``: DN -> reflectance was ``astype * scale + offset`` then
   ``where(raw != nodata)``, four block-sized arrays per chunk (the old xarray expression,
@@ -35,7 +35,7 @@ def _safe_divide(numerator: Any, denominator: Any) -> np.ndarray:
 
 
 def _eval(node: ast.expr, env: dict[str, Any], dtype: np.dtype[Any]) -> Any:
-    from territoire_geo import expr
+    from territoire_geo.analysis import expr
 
     binary = {**expr._BINARY, ast.Div: _safe_divide}
     if isinstance(node, ast.Constant):
@@ -111,7 +111,7 @@ def _reflectance_block(raw: np.ndarray, scale: np.ndarray, offset: np.ndarray, *
 
 
 def _patch_expr() -> None:
-    from territoire_geo import expr
+    from territoire_geo.analysis import expr
 
     expr._kernel = _kernel  # type: ignore[assignment]
 
@@ -119,7 +119,7 @@ def _patch_expr() -> None:
 def _patch_trend() -> None:
     import numba
 
-    from territoire_geo import _trend
+    from territoire_geo.analysis import _trend
 
     kernel = numba.njit(cache=False, nogil=True)(_pixel_loop)
     _trend._numba_kernel = lambda: kernel  # type: ignore[assignment]

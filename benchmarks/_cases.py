@@ -61,7 +61,7 @@ def _ours_store(dn: Mapping[str, np.ndarray], index: str, chunk: int = 2048) -> 
     import dask.array as da
     import xarray as xr
 
-    from territoire_geo import indices
+    from territoire_geo.analysis import indices
 
     first = next(iter(dn.values()))
     out = np.empty(first.shape, np.float32)
@@ -144,9 +144,9 @@ def _zonal_inputs(params: Mapping[str, Any]) -> tuple[Any, Any]:
 
 
 def zonal_ours(params: Mapping[str, Any]) -> Run:
-    """``territoire_geo.zonal.stats`` on the raster path (mean, majority, count)."""
+    """``territoire_geo.analysis.zonal.stats`` on the raster path (mean, majority, count)."""
     from benchmarks.bench_zonal import STATS
-    from territoire_geo import zonal
+    from territoire_geo.analysis import zonal
 
     raster, polygons = _zonal_inputs(params)
     return lambda: {"rows": len(zonal.stats(raster, polygons, STATS))}
@@ -184,7 +184,7 @@ def zonal_rasterstats(params: Mapping[str, Any]) -> Run:
 def trend_ours(params: Mapping[str, Any]) -> Run:
     """``change.trend`` (engine ``auto`` = numba) on dask chunks of 256 rows, computed."""
     from benchmarks.bench_trend import cube
-    from territoire_geo.change import trend
+    from territoire_geo.analysis.change import trend
 
     data = cube(int(params["size"]), int(params["steps"])).chunk({"y": 256})
     return lambda: {"pixels": int(trend(data).slope.compute().size)}
@@ -232,7 +232,7 @@ def naive_trend(cube: np.ndarray, x: np.ndarray, *, min_obs: int = 4, rows: int 
 def trend_numpy(params: Mapping[str, Any]) -> Run:
     """:func:`naive_trend` on the first ``params["stripe"]`` rows (throughput is per pixel)."""
     from benchmarks.bench_trend import cube
-    from territoire_geo.change import _abscissa
+    from territoire_geo.analysis.change import _abscissa
 
     data = cube(int(params["size"]), int(params["steps"]))
     x = _abscissa(data["time"].values)[0]
@@ -243,7 +243,7 @@ def trend_numpy(params: Mapping[str, Any]) -> Run:
 def trend_check(size: int = 64, steps: int = 36) -> float:
     """Largest |difference| between :func:`naive_trend` and ``change.trend`` (same definitions)."""
     from benchmarks.bench_trend import cube
-    from territoire_geo.change import _abscissa, trend
+    from territoire_geo.analysis.change import _abscissa, trend
 
     data = cube(size, steps)
     ours = trend(data).compute()

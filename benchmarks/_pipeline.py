@@ -183,10 +183,10 @@ def _run_pipeline(items: list[Any], area: Any, polygons: Any, chunks: int | None
     import dask
     import rioxarray  # noqa: F401  (registers .rio)
 
-    from territoire_geo import change, indices, zonal
-    from territoire_geo._windows import compute_windows
-    from territoire_geo.composites import composite
-    from territoire_geo.load import load
+    from territoire_geo.analysis import change, indices, zonal
+    from territoire_geo.analysis.composites import composite
+    from territoire_geo.imagery import load
+    from territoire_geo.io import compute_windows
 
     start = time.perf_counter()
     ds = load(items, bands=list(BANDS), aoi=area, mask=True, chunks={"x": chunks, "y": chunks} if chunks else None)
@@ -235,7 +235,7 @@ def pipeline(params: Mapping[str, Any]) -> Run:
 
 def read_ours(params: Mapping[str, Any]) -> Run:
     """``load(...).compute()`` of the red band of every date, on the tile's own grid (no warp)."""
-    from territoire_geo.load import load
+    from territoire_geo.imagery import load
 
     size = int(params["size"])
     root = ensure_tile(size, int(params.get("seed", 0)))

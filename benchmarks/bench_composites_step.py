@@ -2,7 +2,7 @@
 
 ``python benchmarks/bench_composites_step.py old|new SIZE [http]`` runs, on the synthetic
 tile of ``benchmarks/_pipeline.py`` (generated once, reused), what
-``recipes/steps.py::_composites`` does — ``load`` (SCL mask, Lambert-93) → NDVI/NDBI/MNDWI →
+``territoire_geo/recipes/imagery_steps.py::make_composites`` does — ``load`` (SCL mask, Lambert-93) → NDVI/NDBI/MNDWI →
 median composites of the two periods, and the NDVI series — and writes the three stores
 with three ``write_cube_zarr`` calls (``old``) or one ``write_cube_zarrs`` (``new``). With
 ``http`` the COGs are served over loopback by a Range server in another process. Prints the
@@ -22,10 +22,10 @@ from pathlib import Path
 import pystac
 
 from benchmarks import _pipeline as pipeline
-from territoire_geo import indices
-from territoire_geo.composites import composite
+from territoire_geo.analysis import indices
+from territoire_geo.analysis.composites import composite
+from territoire_geo.imagery import load
 from territoire_geo.io import write_cube_zarr, write_cube_zarrs
-from territoire_geo.load import load
 
 
 def main(mode: str, size: int, http: bool) -> str:

@@ -4,7 +4,7 @@ Cases, each run in its own process (so that peak RSS is per case):
 
 - ``numpy``: ``(n - r) / (n + r)`` on float32 reflectance (the plain baseline);
 - ``numba``: one fused, parallel kernel from DN to NDVI into a preallocated array;
-- ``ours_mean``: ``territoire_geo.indices.compute`` on dask chunks of 2048, reduced with ``.mean()``;
+- ``ours_mean``: ``territoire_geo.analysis.indices.compute`` on dask chunks of 2048, reduced with ``.mean()``;
 - ``ours_store``: the same graph materialised into a preallocated array with ``dask.array.store``.
 
 Each case: one warm-up run (numba compiles there), then the median of ``--repeat`` runs.
@@ -74,7 +74,7 @@ def _ours_graph(red: np.ndarray, nir: np.ndarray) -> Any:
     import dask.array as da
     import xarray as xr
 
-    from territoire_geo import indices
+    from territoire_geo.analysis import indices
 
     bands = {name: xr.DataArray(da.from_array(dn, chunks=2048), dims=("y", "x")).astype(np.float32) * SCALE
              for name, dn in (("red", red), ("nir", nir))}

@@ -1,9 +1,9 @@
 """Benchmark (not a test): 3D scene HTML size and first render, territoire_geo exporter vs plain pydeck.
 
 1,000 / 20,000 / 100,000 extruded 20-vertex polygons (radius 20–60 m, over ~10 × 10 km in
-Lambert-93, a score column), built once with :func:`territoire_geo.scene.build`, then written
+Lambert-93, a score column), built once with :func:`territoire_geo.present.scene.build`, then written
 
-- by :func:`territoire_geo.scene.export` (npm deck.gl bundle; and the pydeck-bundle fallback), and
+- by :func:`territoire_geo.present.scene.export` (npm deck.gl bundle; and the pydeck-bundle fallback), and
 - by plain ``pydeck.Deck.to_html(offline=True)`` of the **same** pydeck layers.
 
 First render = seconds from navigation to the first frame with every layer loaded, read in
@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import _scene_data as sd  # noqa: E402  (test helpers, after the path tweak)
 
-from territoire_geo import scene  # noqa: E402
-from territoire_geo._cdp import Browser, file_url  # noqa: E402
+from territoire_geo.present import scene  # noqa: E402
+from territoire_geo.present.scene import Browser, file_url  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "scene.md"
 OURS = "document.title.startsWith('rendered') ? performance.now() : 0"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from territoire_geo.change import trend
+from territoire_geo.analysis.change import trend
 
 RESULTS = Path(__file__).resolve().parent / "results" / "trend.md"
 

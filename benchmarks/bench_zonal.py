@@ -1,4 +1,4 @@
-"""Benchmark (not a test): territoire_geo.zonal.stats vs exactextract vs rasterstats.
+"""Benchmark (not a test): territoire_geo.analysis.zonal.stats vs exactextract vs rasterstats.
 
 5,000 random 16-gon polygons (radius 30–300 m) on a 4000 × 4000 float32 raster at 10 m in
 EPSG:2154 (GeoTIFF, 512² tiles, deflate, nodata -9999 on the top 50 rows; values are
@@ -88,7 +88,7 @@ def run_all(raster: Path, polys: gpd.GeoDataFrame) -> tuple[Timing, dict[str, pd
     from exactextract import exact_extract
     from rasterstats import zonal_stats
 
-    from territoire_geo import zonal
+    from territoire_geo.analysis import zonal
 
     array = rioxarray.open_rasterio(raster, masked=True).squeeze("band", drop=True).load()
     methods: dict[str, Callable[[], Any]] = {

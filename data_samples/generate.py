@@ -336,7 +336,7 @@ def build_scene(target: Path, acq: Acquisition, cover: np.ndarray, fields: np.nd
 
 def dem_item(target: Path, rng: np.random.Generator) -> pystac.Item:
     """A synthetic Copernicus-DEM-like tile (EPSG:4326, float32, ~1 arc-second)."""
-    from territoire_geo._cog import write_cog
+    from territoire_geo.io import write_cog
     from territoire_geo.testing import multihash_sha256
 
     step = 1 / 3600
@@ -568,7 +568,7 @@ def _crop_reflectance(ids: np.ndarray, codes: list[str], names: list[str], when:
 
 def write_truth(target: Path, zones: gpd.GeoDataFrame, cover: np.ndarray) -> None:
     """The planted change (EPSG:2154) and the land-cover truth raster."""
-    from territoire_geo._cog import write_cog
+    from territoire_geo.io import write_cog
 
     out = target / "truth"
     out.mkdir(exist_ok=True)

@@ -4,32 +4,39 @@ Find and fetch Copernicus imagery, load it lazily on a Lambert-93 grid, compute
 vegetation and land-change indices, overlay them on PLUi zoning and soil/risk
 layers, score land reserves and export offline 3D scenes — every output with
 its provenance.
+
+The package is a set of subpackages, from the network up to what people see:
+:mod:`~territoire_geo.sources`, :mod:`~territoire_geo.io`,
+:mod:`~territoire_geo.imagery`, :mod:`~territoire_geo.analysis`,
+:mod:`~territoire_geo.planning`, :mod:`~territoire_geo.present`, then
+:mod:`~territoire_geo.workflows` and :mod:`~territoire_geo.recipes`. The few
+functions below are the shortcuts a notebook starts with; they are imported on
+first use, so that ``import territoire_geo`` stays light.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 
-from territoire_geo._types import AOI, DateRange, normalize_aoi, normalize_date_range
+from territoire_geo._types import AOI, DateRange, normalize_date_range
+from territoire_geo._version import __version__
 from territoire_geo.config import Settings
 from territoire_geo.errors import TerritoireError, TerritoireWarning
 
-__version__ = "0.1.0"
-
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-_LAZY = {
+#: Shortcut name -> (module, attribute), imported on first use (odc-stac's pattern for heavy extras).
+_SHORTCUTS = {
     "search": ("territoire_geo.sources", "search"),
-    "fetch": ("territoire_geo.fetch", "fetch"),
-    "load": ("territoire_geo.load", "load"),
-    "plan_load": ("territoire_geo.load", "plan_load"),
+    "normalize_aoi": ("territoire_geo.sources", "resolve_aoi"),
+    "fetch": ("territoire_geo.imagery", "fetch"),
+    "load": ("territoire_geo.imagery", "load"),
+    "plan_load": ("territoire_geo.imagery", "plan_load"),
     "show_versions": ("territoire_geo._show_versions", "show_versions"),
-    "load_recipe": ("territoire_geo.recipes.loader", "load_recipe"),
-    "run_recipe": ("territoire_geo.recipes.tools", "run_file"),
+    "load_recipe": ("territoire_geo.recipes", "load_recipe"),
+    "run_recipe": ("territoire_geo.recipes", "run_file"),
 }
-# ``load`` and ``fetch`` are both submodules and the functions users call: importing a
-# submodule rebinds the package attribute to the module, so ``_bind_functions`` below
-# makes the attribute resolve to the function whatever was imported before.
 
 __all__ = [
     "AOI",
@@ -51,30 +58,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """Import heavy workflow functions on first use."""
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'territoire_geo' has no attribute {name!r}")
+    """Import a shortcut function on first use."""
+    if name not in _SHORTCUTS:
+        raise AttributeError(f"module 'territoire_geo' has no attribute {name!r}")
+    module, attr = _SHORTCUTS[name]
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
 
 
-def _bind_functions() -> None:
-    """Make ``territoire_geo.load``/``fetch`` the functions even after their modules are imported."""
-    import sys
-    import types
-
-    class _Package(types.ModuleType):
-        def __getattribute__(self, name: str) -> object:
-            value = super().__getattribute__(name)
-            if name in ("load", "fetch") and isinstance(value, types.ModuleType):
-                return getattr(value, name)
-            return value
-
-    sys.modules[__name__].__class__ = _Package
-
-
-_bind_functions()
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SHORTCUTS))

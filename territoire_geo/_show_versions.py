@@ -6,6 +6,13 @@ import importlib.metadata
 import platform
 import sys
 
+import pyogrio
+import pyproj
+import rasterio
+import shapely
+
+from territoire_geo._version import __version__
+
 __all__ = ["show_versions", "versions"]
 
 KEY_PACKAGES = (
@@ -17,7 +24,6 @@ KEY_PACKAGES = (
 
 def versions() -> dict[str, str | None]:
     """Package and library versions (``None`` when a package is not installed)."""
-    from territoire_geo import __version__
 
     out: dict[str, str | None] = {
         "territoire_geo": __version__,
@@ -34,33 +40,13 @@ def versions() -> dict[str, str | None]:
 
 
 def _native_libraries() -> dict[str, str | None]:
-    libs: dict[str, str | None] = {}
-    try:
-        import rasterio
-
-        libs["GDAL (rasterio)"] = rasterio.__gdal_version__
-        libs["PROJ (rasterio)"] = str(getattr(rasterio, "__proj_version__", "")) or None
-    except ImportError:
-        libs["GDAL (rasterio)"] = None
-    try:
-        import pyogrio
-
-        libs["GDAL (pyogrio)"] = pyogrio.__gdal_version_string__
-    except ImportError:
-        libs["GDAL (pyogrio)"] = None
-    try:
-        import shapely
-
-        libs["GEOS"] = shapely.geos_version_string
-    except ImportError:
-        libs["GEOS"] = None
-    try:
-        import pyproj
-
-        libs["PROJ (pyproj)"] = pyproj.proj_version_str
-    except ImportError:
-        libs["PROJ (pyproj)"] = None
-    return libs
+    return {
+        "GDAL (rasterio)": rasterio.__gdal_version__,
+        "PROJ (rasterio)": str(getattr(rasterio, "__proj_version__", "")) or None,
+        "GDAL (pyogrio)": pyogrio.__gdal_version_string__,
+        "GEOS": shapely.geos_version_string,
+        "PROJ (pyproj)": pyproj.proj_version_str,
+    }
 
 
 def show_versions() -> str:

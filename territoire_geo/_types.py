@@ -161,11 +161,10 @@ def normalize_aoi(aoi: AOILike, crs: str | int | CRS | None = None) -> AOI:
     aoi
         A bbox (four numbers), a shapely geometry, a GeoJSON mapping
         (geometry, Feature or FeatureCollection), a path to a vector file
-        (GeoJSON, GeoPackage, Shapefile…), a GeoDataFrame, an AOI, or communes
-        named by code: ``"insee:30014"``, ``"insee:30014,30028"`` (the union of
-        the communes) or ``"epci:200066918"`` (the union of the communes of an
-        EPCI, by SIREN) — contours from geo.api.gouv.fr, cached (see
-        :mod:`territoire_geo.sources.communes`).
+        (GeoJSON, GeoPackage, Shapefile…), a GeoDataFrame or an AOI. Communes
+        named by code (``"insee:30014"``, ``"epci:200066918"``) need their
+        contours from the network: :func:`territoire_geo.sources.resolve_aoi`
+        turns them into an AOI, and accepts every form above too.
     crs
         CRS of a bbox, geometry or mapping; EPSG:4326 when omitted. Files and
         GeoDataFrames carry their own CRS.
@@ -176,8 +175,6 @@ def normalize_aoi(aoi: AOILike, crs: str | int | CRS | None = None) -> AOI:
         If the input is of no accepted form.
     DataError
         If a file cannot be read, is empty, or has no CRS.
-    SourceError
-        If commune contours are unknown, or unreachable and not cached.
     """
     if isinstance(aoi, AOI):
         return aoi
@@ -187,7 +184,8 @@ def normalize_aoi(aoi: AOILike, crs: str | int | CRS | None = None) -> AOI:
     if isinstance(aoi, Mapping):
         return _checked(AOI(_geometry_from_mapping(aoi), given))
     if isinstance(aoi, str) and is_commune_spec(aoi):
-        return _aoi_from_communes(aoi)
+        raise ConfigError(f"{aoi!r} names communes: resolve it with territoire_geo.sources.resolve_aoi "
+                          "(search, load and fetch accept it directly)")
     if isinstance(aoi, (str, os.PathLike)):
         return _aoi_from_path(Path(aoi))
     if hasattr(aoi, "geometry") and hasattr(aoi, "crs"):
@@ -228,24 +226,11 @@ def is_commune_spec(text: str) -> bool:
     return bool(_COMMUNES.match(text)) and not Path(text).exists()
 
 
-def _aoi_from_communes(text: str) -> AOI:
-    """The union of the communes an ``insee:``/``epci:`` string names (contours fetched or cached)."""
-    from territoire_geo.config import Settings
-    from territoire_geo.sources.communes import commune_boundaries, communes_area, parse_area_spec
-
-    spec = parse_area_spec(text)
-    if spec is None:
-        raise ConfigError(f"{text!r} is not understood; write insee:30014, insee:30014,30028 or epci:200066918")
-    codes, epci = spec
-    frame = commune_boundaries(codes, epci=epci, settings=Settings.from_env())
-    return _checked(AOI(communes_area(frame).geometry.iloc[0], WGS84))
-
-
 def _aoi_from_path(path: Path) -> AOI:
     if not path.exists():
         raise DataError(f"AOI file {path} does not exist; check the path")
-    import geopandas as gpd
-    import pyogrio.errors
+    import geopandas as gpd  # on first AOI file: keeps `import territoire_geo` (and the CLI) light
+    import pyogrio.errors  # same reason
 
     try:
         frame = gpd.read_file(path)

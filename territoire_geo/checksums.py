@@ -95,7 +95,7 @@ def hasher_for_multihash(algorithm: str) -> Any:
     """A hashlib-like object for ``algorithm`` (blake3 needs the ``blake3`` package)."""
     if algorithm == "blake3":
         try:
-            import blake3
+            import blake3  # optional: only CDSE products carry BLAKE3 checksums
         except ImportError as exc:
             raise DataError("BLAKE3 checksums need the blake3 package: pip install blake3") from exc
         return blake3.blake3()

@@ -101,7 +101,7 @@ def gdal_options(settings: Settings | None = None) -> dict[str, Any]:
 @contextlib.contextmanager
 def gdal_env(settings: Settings | None = None) -> Iterator[None]:
     """Context in which rasterio reads and writes use :func:`gdal_options`."""
-    import rasterio
+    import rasterio  # on first use: keeps `import territoire_geo` (and the CLI) light
 
     with rasterio.Env(**gdal_options(settings)):
         yield
@@ -120,7 +120,7 @@ def dask_client(address: str | None) -> Any:
     if not address.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
         raise ConfigError(f"scheduler {address!r} is not an address; use tcp://host:8786")
     try:
-        from distributed import Client
+        from distributed import Client  # only when a cluster is asked for; importing it costs ~0.5 s
     except ImportError as exc:  # pragma: no cover - distributed is a core dependency
         raise ConfigError("dask.distributed is not installed; pip install 'territoire_geo[distributed]'") from exc
     try:

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from territoire_geo._atomic import write_text
+from territoire_geo._show_versions import versions
 from territoire_geo.checksums import sha256_file
-from territoire_geo.errors import DataError, ExportError
+from territoire_geo.errors import DataError
 
-__all__ = ["MANIFEST", "Manifest", "VerifyReport", "hash_inputs", "path_digest", "verify_run"]
+__all__ = ["MANIFEST", "Manifest", "VerifyReport", "hash_inputs", "now", "path_digest", "verify_run"]
 
 MANIFEST = "manifest.json"
 SKIP_DIRS = {".cache", "__pycache__"}
@@ -55,7 +57,7 @@ class Manifest:
     recipe: Mapping[str, Any]
     recipe_text: str = ""
     recipe_file: str | None = None
-    started: str = field(default_factory=lambda: _now())
+    started: str = field(default_factory=lambda: now())
     finished: str | None = None
     inputs: list[dict[str, Any]] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
@@ -79,7 +81,6 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON-ready data (with software versions)."""
-        from territoire_geo._show_versions import versions
 
         return {
             "manifest_version": 1,
@@ -104,19 +105,12 @@ class Manifest:
         ``finished`` is stamped now unless the caller already set it (the runner
         sets it before rendering the report, so that report and manifest agree).
         """
-        self.finished = self.finished or _now()
-        target = run_dir / MANIFEST
-        tmp = run_dir / (MANIFEST + ".part")
-        try:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1, default=str, ensure_ascii=False), encoding="utf-8")
-            os.replace(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from exc
-        return target
+        self.finished = self.finished or now()
+        return write_text(run_dir / MANIFEST, json.dumps(self.to_dict(), indent=1, default=str, ensure_ascii=False))
 
 
-def _now() -> str:
+def now() -> str:
+    """The current UTC time as the manifest writes it (ISO 8601, seconds)."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 

@@ -1,14 +1,14 @@
-"""Builders and loopback servers for tests — ours and our users'.
+"""Builders of small real test data — for our tests and our users'.
 
-Everything here writes real files and starts real servers on 127.0.0.1:
+- :func:`make_s2_item` writes per-band COGs and returns a Sentinel-2 L2A-shaped
+  :class:`pystac.Item` (scale/offset, SCL, checksums), loadable by
+  :func:`territoire_geo.load` without any network;
+- :func:`write_items_ndjson` writes items as newline-delimited JSON (what a STAC API
+  server such as ``rustac serve`` loads);
+- :func:`multihash_sha256` gives the ``file:checksum`` of a file.
 
-- :func:`make_s2_item` writes per-band COGs and returns a Sentinel-2
-  L2A-shaped :class:`pystac.Item` (scale/offset, SCL, checksums);
-- :class:`RangeHTTPServer` serves a folder with HTTP Range support, as GDAL
-  needs for COGs, with per-path fault injection (see :class:`Fault`);
-- :class:`StacApiServer` runs ``rustac serve`` on a free loopback port;
-- :func:`make_s2_safe` / :func:`zip_safe` build a small real Sentinel-2 L2A
-  SAFE product (JPEG 2000 bands, real metadata template) from an item.
+The loopback servers and SAFE builders of the project's own tests live in its
+``tests/`` folder: they need development-only packages and are not shipped.
 """
 
 from __future__ import annotations
@@ -23,34 +23,13 @@ from typing import Any
 import numpy as np
 import pystac
 from affine import Affine
+from pyproj import Transformer
+from shapely.geometry import box, mapping
 
-from territoire_geo._cog import write_cog
-from territoire_geo._safe_testing import make_s2_safe, zip_safe
-from territoire_geo._servers import (
-    Fault,
-    RangeHTTPServer,
-    Request,
-    Response,
-    RouteServer,
-    StacApiServer,
-    free_port,
-)
+from territoire_geo._atomic import write_text
+from territoire_geo.io import write_cog
 
-__all__ = [
-    "S2_BAND_INFO",
-    "Fault",
-    "RangeHTTPServer",
-    "Request",
-    "Response",
-    "RouteServer",
-    "StacApiServer",
-    "free_port",
-    "make_s2_item",
-    "make_s2_safe",
-    "multihash_sha256",
-    "write_items_ndjson",
-    "zip_safe",
-]
+__all__ = ["S2_BAND_INFO", "make_s2_item", "multihash_sha256", "write_items_ndjson"]
 
 #: Canonical name -> (ESA band id, common name, centre wavelength µm, gsd m).
 S2_BAND_INFO: dict[str, tuple[str, str | None, float | None, int]] = {
@@ -153,8 +132,6 @@ def _asset(href: Path, name: str, array: np.ndarray, transform: Affine, epsg: in
 def _item(item_id: str, when: dt.datetime, transform: Affine, shape: Sequence[int], epsg: int,
           assets: dict[str, pystac.Asset], baseline: str, applied: bool | None, cloud: float,
           collection: str, tile: str, platform: str, extra: Mapping[str, Any]) -> pystac.Item:
-    from pyproj import Transformer
-    from shapely.geometry import box, mapping
 
     minx, maxy = transform.c, transform.f
     maxx, miny = minx + transform.a * shape[1], maxy + transform.e * shape[0]
@@ -189,8 +166,5 @@ def _item(item_id: str, when: dt.datetime, transform: Affine, shape: Sequence[in
 
 def write_items_ndjson(items: Sequence[pystac.Item], path: str | Path) -> Path:
     """Write items as newline-delimited JSON (what ``rustac serve`` reads)."""
-    target = Path(path)
-    with target.open("w", encoding="utf-8") as out:
-        for item in items:
-            out.write(json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False)) + "\n")
-    return target
+    lines = (json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False)) + "\n" for item in items)
+    return write_text(path, "".join(lines))

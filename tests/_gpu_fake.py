@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import shapely
+from _servers import Request, Response, RouteServer
 from shapely.geometry import box, mapping
-
-from territoire_geo.testing import Request, Response, RouteServer
 
 __all__ = ["ENDPOINTS", "REAL_GPU", "GpuFake", "empty", "real", "tiled_zones"]
 

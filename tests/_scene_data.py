@@ -63,7 +63,7 @@ def dem_path() -> Path:
 
 def dem() -> Any:
     """The sample Copernicus-DEM-like tile as a DataArray (nodata kept in the metadata)."""
-    from territoire_geo._scene_files import read_raster
+    from territoire_geo.present.scene._files import read_raster
 
     return read_raster(dem_path())
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pystac
 import pytest
+from _servers import RangeHTTPServer, StacApiServer
 
-from territoire_geo.testing import RangeHTTPServer, StacApiServer, write_items_ndjson
+from territoire_geo.testing import write_items_ndjson
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data_samples"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pystac
 import pytest
 
-from territoire_geo.bands import CANONICAL_BANDS, band_assets, processing_baseline, resolve_bands
 from territoire_geo.errors import MissingBandError, ScalingWarning
+from territoire_geo.imagery.bands import CANONICAL_BANDS, band_assets, processing_baseline, resolve_bands
 
 S2_BANDS = ["coastal", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "nir09",
             "swir16", "swir22", "scl"]

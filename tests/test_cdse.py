@@ -14,15 +14,16 @@ from urllib.parse import parse_qs, quote, urlencode
 import numpy as np
 import pystac
 import pytest
+from _safe_builder import make_s2_safe, zip_safe
+from _servers import Request, Response, RouteServer
 
 from territoire_geo._types import normalize_aoi, normalize_date_range
 from territoire_geo.config import Settings
 from territoire_geo.errors import AuthenticationError, ChecksumError, ConfigError, SourceError
-from territoire_geo.load import load
-from territoire_geo.safe import safe_to_item
+from territoire_geo.imagery import load
 from territoire_geo.sources import SearchQuery, open_source
 from territoire_geo.sources.cdse import CATALOGUE_URL, DOWNLOAD_URL, TOKEN_URL, CdseODataSource
-from territoire_geo.testing import Request, Response, RouteServer, make_s2_safe, zip_safe
+from territoire_geo.sources.safe import safe_to_item
 
 USER, PASSWORD = "bob@example.org", "S3cr3t-P4ss!"
 AOI = (4.34, 43.98, 4.40, 44.02)

@@ -1,4 +1,4 @@
-"""Tests of change classes, trends and patches (territoire_geo.change)."""
+"""Tests of change classes, trends and patches (territoire_geo.analysis.change)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from territoire_geo import change
-from territoire_geo.change import CHANGE_CLASSES, ChangeRules, classify, difference, patches, trend
+from territoire_geo.analysis import change
+from territoire_geo.analysis.change import CHANGE_CLASSES, ChangeRules, classify, difference, patches, trend
 from territoire_geo.errors import ConfigError, DataError, MissingBandError
 
 NAN = np.nan

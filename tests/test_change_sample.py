@@ -13,10 +13,10 @@ import pytest
 import rasterio.features
 import xarray as xr
 
-from territoire_geo import indices
-from territoire_geo.change import classify, patches
-from territoire_geo.composites import composite
-from territoire_geo.load import load
+from territoire_geo.analysis import indices
+from territoire_geo.analysis.change import classify, patches
+from territoire_geo.analysis.composites import composite
+from territoire_geo.imagery import load
 from territoire_geo.sources import search
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"

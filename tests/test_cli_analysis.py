@@ -12,9 +12,9 @@ import rasterio
 from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
-from territoire_geo import indices
-from territoire_geo.composites import composite
-from territoire_geo.load import load
+from territoire_geo.analysis import indices
+from territoire_geo.analysis.composites import composite
+from territoire_geo.imagery import load
 from territoire_geo.sources import search
 
 runner = CliRunner()

@@ -22,8 +22,8 @@ def ndvi_tif(tmp_path_factory: pytest.TempPathFactory, samples: Path) -> Path:
     """Median NDVI of the 2021 growing season of the sample scenes, as a COG."""
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
+    from territoire_geo.imagery import load
     from territoire_geo.io import write_raster
-    from territoire_geo.load import load
     from territoire_geo.sources import search
 
     aoi = next((samples / "plu").glob("*/Donnees_geographiques/*ZONE_URBA*.shp"))

@@ -16,7 +16,7 @@ from shapely.geometry import box
 from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
-from territoire_geo import zoning
+from territoire_geo.planning import zoning
 
 runner = CliRunner()
 PLU = Path(__file__).resolve().parents[1] / "data_samples" / "plu" / "30014_PLU_20171013"

@@ -9,8 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from territoire_geo import _cnig
-from territoire_geo._encoding import EncodingReport, decide_encoding, fix_mojibake, normalise_codec_name
+from territoire_geo.planning import _cnig
+from territoire_geo.planning._encoding import (
+    EncodingReport,
+    decide_encoding,
+    fix_mojibake,
+    normalise_codec_name,
+)
 
 FRENCH = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -'.,éèêëàâäîïôöùûüçœÉÈÊÀÎÔÙÛÇŒ’«»"
 

@@ -17,11 +17,12 @@ from typing import Any
 import geopandas as gpd
 import pytest
 import shapely
+from _servers import Request, Response, RouteServer, free_port
 from shapely.geometry import box, mapping, shape
 from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
-from territoire_geo._types import AOI, normalize_aoi
+from territoire_geo._types import AOI
 from territoire_geo.config import Settings
 from territoire_geo.errors import (
     ConfigError,
@@ -33,8 +34,7 @@ from territoire_geo.errors import (
 )
 from territoire_geo.recipes import parse_recipe
 from territoire_geo.recipes.tools import run_file
-from territoire_geo.sources import communes
-from territoire_geo.testing import Request, Response, RouteServer, free_port
+from territoire_geo.sources import communes, resolve_aoi
 
 DATA = Path(__file__).parent / "data" / "geo_api"
 EPCI = "200066918"
@@ -249,7 +249,7 @@ def test_unexpected_answers_are_refused_and_never_cached(api: GeoApiFake, cache:
 def test_the_aoi_normaliser_accepts_communes_by_code(api: GeoApiFake, cache: Path, text: str, codes: list[str],
                                                      epci: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
     _env(monkeypatch, api.url, cache)
-    aoi = normalize_aoi(text)
+    aoi = resolve_aoi(text)
     assert isinstance(aoi, AOI) and aoi.crs.to_epsg() == 4326
     frame = communes.commune_boundaries(codes, epci=epci, settings=_settings(api.url, cache))
     assert shapely.equals_exact(aoi.geometry, communes.communes_area(frame).geometry.iloc[0], tolerance=1e-9)
@@ -260,7 +260,7 @@ def test_the_aoi_normaliser_accepts_communes_by_code(api: GeoApiFake, cache: Pat
 def test_malformed_commune_aois_are_config_errors(text: str, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _env(monkeypatch, _down(), cache)
     with pytest.raises(ConfigError):
-        normalize_aoi(text)
+        resolve_aoi(text)
 
 
 # ------------------------------------------------------------------ CLI

@@ -1,4 +1,4 @@
-"""Tests of per-period composites (territoire_geo.composites)."""
+"""Tests of per-period composites (territoire_geo.analysis.composites)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from territoire_geo.composites import composite, method_label, nan_quantile, select_period
+from territoire_geo.analysis.composites import composite, method_label, nan_quantile, select_period
 from territoire_geo.errors import ConfigError, DataError
 
 NAN = np.nan

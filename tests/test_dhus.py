@@ -17,6 +17,8 @@ import numpy as np
 import pystac
 import pytest
 import requests
+from _safe_builder import make_s2_safe, zip_safe
+from _servers import Request, Response, RouteServer, free_port
 from sentinelsat.exceptions import InvalidChecksumError, SentinelAPIError, ServerError, UnauthorizedError
 
 import territoire_geo
@@ -31,7 +33,6 @@ from territoire_geo.errors import (
 )
 from territoire_geo.sources import SearchQuery, open_source
 from territoire_geo.sources.dhus import DhusSource
-from territoire_geo.testing import Request, Response, RouteServer, free_port, make_s2_safe, zip_safe
 
 USER, PASSWORD = "alice", "S3cr3t-P4ss!"
 AOI = (4.34, 43.98, 4.40, 44.02)
@@ -389,8 +390,7 @@ def test_password_never_logged_raised_stored_or_written(hub: FakeDhus, tmp_path:
 
 def test_fetch_then_load_a_hub_product_like_a_stac_item(hub: FakeDhus, tmp_path: Path,
                                                        sample_items: list[pystac.Item]) -> None:
-    from territoire_geo.fetch import fetch
-    from territoire_geo.load import load
+    from territoire_geo.imagery import fetch, load
 
     source = DhusSource(hub.url, settings=fast())
     item = source.search(query())[1]

@@ -19,11 +19,11 @@ import pyogrio
 import pystac
 import pytest
 import rasterio
+from _servers import RangeHTTPServer, free_port
 from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
 from territoire_geo.recipes.tools import run_file
-from territoire_geo.testing import RangeHTTPServer, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "zan-suivi.yaml"
@@ -101,7 +101,7 @@ def test_http_reads_on_workers_use_the_gdal_options(cluster: object, sample_item
     """Workers read COGs over HTTP with our GDAL options: no sidecar or directory probes reach the server."""
     from distributed import Client
 
-    from territoire_geo.load import load
+    from territoire_geo.imagery import load
 
     root = REPO / "data_samples" / "stac"
     with RangeHTTPServer(root) as server:
@@ -128,7 +128,8 @@ def test_compute_windows_gives_the_values_of_one_dask_compute() -> None:
     import dask
     import xarray as xr
 
-    from territoire_geo._windows import _edges, compute_windows
+    from territoire_geo.io import compute_windows
+    from territoire_geo.io._windows import _edges
 
     rng = np.random.default_rng(0)
     cube = xr.DataArray(rng.normal(size=(3, 50, 70)).astype("float32"), dims=("time", "y", "x"),
@@ -147,7 +148,7 @@ def test_compute_windows_leaves_a_cluster_to_its_scheduler(cluster: object) -> N
     import xarray as xr
     from distributed import Client
 
-    from territoire_geo._windows import compute_windows
+    from territoire_geo.io import compute_windows
 
     data = xr.DataArray(np.arange(64 * 64, dtype="float32").reshape(64, 64), dims=("y", "x")).chunk(8)
     with Client(cluster.scheduler_address, timeout="10s"):  # type: ignore[attr-defined]

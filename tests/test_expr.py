@@ -1,4 +1,4 @@
-"""Tests of the safe expression evaluator (territoire_geo.expr)."""
+"""Tests of the safe expression evaluator (territoire_geo.analysis.expr)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from territoire_geo import expr
+from territoire_geo.analysis import expr
 from territoire_geo.errors import DataError, ExpressionError
 
 RED = np.array([0.1, 0.2, 0.0, np.nan, 0.3], dtype=np.float32)

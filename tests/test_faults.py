@@ -21,15 +21,16 @@ from typing import Any
 import pystac
 import pytest
 from _gpu_fake import GpuFake, tiled_zones
+from _servers import Fault, RangeHTTPServer, Request, Response, RouteServer
 from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
 from territoire_geo import search
 from territoire_geo.config import Settings
 from territoire_geo.errors import AuthenticationError, ChecksumError, SourceError, SourceUnavailableError
-from territoire_geo.fetch import fetch
-from territoire_geo.sources import StacApiSource, gpu
-from territoire_geo.testing import Fault, RangeHTTPServer, Request, Response, RouteServer
+from territoire_geo.imagery import fetch
+from territoire_geo.sources import StacApiSource
+from territoire_geo.workflows import fetch_zoning
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -533,7 +534,7 @@ GPU_TRANSIENT = [
 def test_gpu_retries_transient_faults(gpu_fake: GpuFake, label: str, faults: list, kinds: list[str],
                                       settings: Settings) -> None:
     _gpu_faults(gpu_fake, faults)
-    plu = gpu.fetch_zoning(partition="DU_01004", layers=("zone-urba",), base_url=gpu_fake.base_url, settings=settings)
+    plu = fetch_zoning(partition="DU_01004", layers=("zone-urba",), base_url=gpu_fake.base_url, settings=settings)
     assert len(plu.zones) == 5 and len(gpu_fake.calls("zone-urba")) == len(faults) + 1
     for kind in kinds:
         count(kind, "gpu zoning", 1, "retried → 5 zones")
@@ -542,12 +543,12 @@ def test_gpu_retries_transient_faults(gpu_fake: GpuFake, label: str, faults: lis
 def test_gpu_persistent_502_and_truncated_json(gpu_fake: GpuFake, tmp_path: Path) -> None:
     _gpu_faults(gpu_fake, [_status(502)] * 5)
     with pytest.raises(SourceUnavailableError, match="Géoportail de l'Urbanisme API is unreachable") as info:
-        gpu.fetch_zoning(partition="DU_01004", layers=("zone-urba",), base_url=gpu_fake.base_url, settings=FAST)
+        fetch_zoning(partition="DU_01004", layers=("zone-urba",), base_url=gpu_fake.base_url, settings=FAST)
     assert len(gpu_fake.calls("zone-urba")) == 4 and "\n" not in str(info.value)
     count("502", "gpu zoning", 4, "persistent: 4 attempts, SourceUnavailableError")
     _gpu_faults(gpu_fake, [lambda n: Response(n.status, n.body, content_length=len(n.encoded()) - 5)])
     with pytest.raises(SourceError, match="non-JSON text instead of GeoJSON"):
-        gpu.fetch_zoning(partition="DU_01004", layers=("zone-urba",), base_url=gpu_fake.base_url, settings=FAST)
+        fetch_zoning(partition="DU_01004", layers=("zone-urba",), base_url=gpu_fake.base_url, settings=FAST)
     count("Content-Length too short", "gpu zoning", 1, "SourceError, 1 request")
     out = tmp_path / "plu.gpkg"
     _gpu_faults(gpu_fake, [_status(503)] * 5)
@@ -570,7 +571,7 @@ def test_gpu_persistent_502_and_truncated_json(gpu_fake: GpuFake, tmp_path: Path
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory, sample_items: list[pystac.Item], real_dir: Path) -> bytes:
     """A real small SAFE zip (red, scl as JP2) of the 2022-04-14 sample item."""
-    from territoire_geo.testing import make_s2_safe, zip_safe
+    from _safe_builder import make_s2_safe, zip_safe
 
     item = next(i for i in sample_items if i.id == "S2A_T31TFJ_20220414T103021_L2A")
     template = real_dir / "metadata" / "S2B_MSIL2A_20220413T150759_N0400_R025_T33XWJ_MTD_MSIL2A.xml"

@@ -10,11 +10,12 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
+from _servers import Fault, RangeHTTPServer
 
 from territoire_geo.config import Settings
 from territoire_geo.errors import AuthenticationError, ChecksumError, ExportError, SourceError
-from territoire_geo.fetch import fetch
-from territoire_geo.testing import Fault, RangeHTTPServer, multihash_sha256
+from territoire_geo.imagery import fetch
+from territoire_geo.testing import multihash_sha256
 
 FAST = Settings(http_retries=3, http_backoff=0.01)
 

@@ -1,4 +1,4 @@
-"""Structural completeness of TIFF/BigTIFF and JPEG 2000 files (``territoire_geo._file_integrity``).
+"""Structural completeness of TIFF/BigTIFF and JPEG 2000 files (``territoire_geo.sources``).
 
 Real files (the sample COGs, the test rasters, files written here by GDAL) say complete,
 with the furthest byte GDAL itself reports for their blocks; the same files cut anywhere
@@ -21,17 +21,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from _servers import Fault, RangeHTTPServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import from_origin
 
-from territoire_geo import _file_integrity
-from territoire_geo._file_integrity import Integrity, check_file
 from territoire_geo.config import Settings
-from territoire_geo.sources._http import HttpClient
+from territoire_geo.sources import HttpClient, _file_integrity
+from territoire_geo.sources._file_integrity import Integrity, check_file
 from territoire_geo.sources.download import download
-from territoire_geo.testing import Fault, RangeHTTPServer
 
 pytestmark = pytest.mark.timeout(120)
 

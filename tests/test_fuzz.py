@@ -31,10 +31,11 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from territoire_geo import _cnig, expr
-from territoire_geo._encoding import decide_encoding, fix_mojibake
-from territoire_geo.bands import CANONICAL_BANDS
+from territoire_geo.analysis import expr
 from territoire_geo.errors import ExpressionError, RecipeError, SchemaError
+from territoire_geo.imagery.bands import CANONICAL_BANDS
+from territoire_geo.planning import _cnig
+from territoire_geo.planning._encoding import decide_encoding, fix_mojibake
 from territoire_geo.recipes import parse_recipe
 from territoire_geo.recipes.models import Recipe
 
@@ -254,10 +255,10 @@ VALUES = {"red": RED, "nir": NIR, "green": RED * 2, "swir16": NIR / 2}
 
 def _warm_up() -> None:
     """Import what parsing and evaluating import lazily, before any audit is armed."""
-    from territoire_geo.recipes.steps import _bands_for
+    from territoire_geo.recipes.imagery_steps import bands_for
 
     expr.parse("where(red > 0, sqrt(abs(nir)), min(red, nir))", variables=BANDS).evaluate(VALUES)
-    _bands_for(parse_recipe("name: w\nterritory:\n  aoi: a.geojson\ncustom_indices:\n  w: nir - red\n"))
+    bands_for(parse_recipe("name: w\nterritory:\n  aoi: a.geojson\ncustom_indices:\n  w: nir - red\n"))
 
 
 _warm_up()
@@ -285,7 +286,7 @@ def test_generated_hostile_formulas_are_refused_or_safe(text: str) -> None:
 @FUZZ_SLOW
 @given(formulas())
 def test_formulas_through_a_recipe(text: str) -> None:
-    from territoire_geo.recipes.steps import _bands_for
+    from territoire_geo.recipes.imagery_steps import bands_for
 
     recipe_text = f"name: f\nterritory:\n  aoi: a.geojson\ncustom_indices:\n  mine: {json.dumps(text)}\n"
     with _Armed():
@@ -295,7 +296,7 @@ def test_formulas_through_a_recipe(text: str) -> None:
             _one_line(exc)
             return
         try:
-            bands = _bands_for(recipe)
+            bands = bands_for(recipe)
         except ExpressionError as exc:
             _one_line(exc)
             bands = None

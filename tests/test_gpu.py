@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 import shapely
 from _gpu_fake import GpuFake, empty, real, tiled_zones
+from _servers import Request, Response, free_port
 from shapely.geometry import shape
 
 from territoire_geo.config import Settings
 from territoire_geo.errors import ConfigError, NoDataFoundError, SourceError, SourceUnavailableError
 from territoire_geo.sources import gpu
-from territoire_geo.testing import Request, Response, free_port
+from territoire_geo.workflows import fetch_zoning
 
 FAST = Settings(http_retries=2, http_backoff=0.01)
 
@@ -40,7 +41,7 @@ def _document(insee: str, du_type: str = "PLU") -> list[dict[str, Any]]:
 
 
 def _fetch(fake: GpuFake, **kwargs: Any) -> Any:
-    return gpu.fetch_zoning(base_url=fake.base_url, settings=FAST, **kwargs)
+    return fetch_zoning(base_url=fake.base_url, settings=FAST, **kwargs)
 
 
 # --------------------------------------------------------------- discovery
@@ -141,7 +142,7 @@ def test_a_permanent_503_ends_unavailable_after_bounded_attempts(fake: GpuFake) 
 def test_a_closed_port_is_unavailable() -> None:
     url = f"http://127.0.0.1:{free_port()}/api/gpu"
     with pytest.raises(SourceUnavailableError, match="try again later or use the GPU archive"):
-        gpu.fetch_zoning(partition="DU_30014", base_url=url, settings=FAST)
+        fetch_zoning(partition="DU_30014", base_url=url, settings=FAST)
 
 
 def test_html_is_a_source_error_without_retry(fake: GpuFake) -> None:

@@ -29,11 +29,11 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 import yaml
+from _servers import free_port
 from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
 from territoire_geo.errors import DataError
-from territoire_geo.testing import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PLU = REPO / "data_samples" / "plu" / "30014_PLU_20171013"
@@ -274,7 +274,7 @@ def test_unsafe_plu_archive_refused_by_cli_and_recipe(tmp_path: Path, member: st
 def test_unsafe_hub_product_is_downloaded_but_never_extracted(tmp_path: Path) -> None:
     from test_cdse import FakeCdse, fast, query
 
-    from territoire_geo.fetch import fetch
+    from territoire_geo.imagery import fetch
 
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as archive:

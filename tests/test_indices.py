@@ -1,4 +1,4 @@
-"""Tests of the spectral index catalogue and engine (territoire_geo.indices)."""
+"""Tests of the spectral index catalogue and engine (territoire_geo.analysis.indices)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from territoire_geo import indices
+from territoire_geo.analysis import indices
 from territoire_geo.errors import ConfigError, DataError, ExpressionError, MissingBandError
 
 NAN = np.nan

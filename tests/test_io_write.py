@@ -12,9 +12,8 @@ import pytest
 import xarray as xr
 from shapely.geometry import box
 
-from territoire_geo._windows import grid_windows
 from territoire_geo.errors import ConfigError, ExportError
-from territoire_geo.io import write_cube_zarr, write_cube_zarrs, write_vector
+from territoire_geo.io import grid_windows, write_cube_zarr, write_cube_zarrs, write_vector
 
 
 @pytest.fixture

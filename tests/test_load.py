@@ -10,13 +10,14 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
+from _servers import StacApiServer
 from affine import Affine
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from territoire_geo import load, plan_load
 from territoire_geo._types import normalize_bbox
 from territoire_geo.errors import ConfigError, MissingBandError, NoDataFoundError
-from territoire_geo.testing import StacApiServer, make_s2_item
+from territoire_geo.testing import make_s2_item
 
 # A window of the sample grid (UTM 31N, 10 m), aligned on 20 m so 10 m and 20 m pixels nest exactly
 X0, Y1 = 608_000.0, 4_874_000.0

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
-from territoire_geo import soil, zonal, zoning
 from territoire_geo.errors import ConfigError, CRSMismatchError
+from territoire_geo.planning import overlay, soil, zan, zoning
 
 X0, Y0 = 700_000.0, 6_600_000.0
 
@@ -45,7 +45,7 @@ def rga() -> gpd.GeoDataFrame:
 
 
 def test_shares_under_constraint_layers_are_area_shares_without_double_counting() -> None:
-    units = zonal.overlay(zones(), ppr(), rga())
+    units = overlay.overlay(zones(), ppr(), rga())
     assert units["unit_id"].tolist() == [1, 2, 3, 4] and len(units) == 4  # no slivers: units stay zones
     assert units["area_m2"].tolist() == pytest.approx([10_000] * 4)
     assert units["area_ha"].iloc[0] == pytest.approx(1.0)
@@ -61,18 +61,18 @@ def test_shares_under_constraint_layers_are_area_shares_without_double_counting(
 
 def test_distances_to_urban_zones_and_user_layers() -> None:
     stops = gpd.GeoDataFrame(geometry=[Point(X0 + 150, Y0 + 150)], crs=2154)
-    units = zonal.overlay(zones(), distances={"bus": stops})
+    units = overlay.overlay(zones(), distances={"bus": stops})
     assert units["dist_urban_m"].tolist() == pytest.approx([0.0, 0.0, 100.0, 500.0])
     assert units["dist_bus_m"].tolist() == pytest.approx([np.hypot(50, 50), 50.0, np.hypot(50, 50),
                                                           np.hypot(450, 50)])
-    far = zonal.distance_to(units, stops, max_distance=100)
+    far = overlay.distance_to(units, stops, max_distance=100)
     assert far.isna().tolist() == [False, False, False, True]
 
 
 def test_prescription_flags_become_shares() -> None:
     psc = gpd.GeoDataFrame({"TYPEPSC": ["01", "05", "01"], "STYPEPSC": ["00", "01", "00"]},
                            geometry=[sq(200, 0, 300, 60), sq(0, 0, 10, 100), sq(250, 0, 300, 100)], crs=2154)
-    units = zonal.overlay(zones(), zoning.decode_prescriptions(psc))
+    units = overlay.overlay(zones(), zoning.decode_prescriptions(psc))
     assert units["ebc_share"].tolist() == pytest.approx([0.0, 0.0, 0.8, 0.0])  # union of two EBC
     assert units["er_share"].tolist() == pytest.approx([0.1, 0.0, 0.0, 0.0])
     assert units["plu_codes"].tolist() == ["05-01", "", "01-00", ""]
@@ -81,8 +81,8 @@ def test_prescription_flags_become_shares() -> None:
 def test_parcels_are_cut_by_zones_and_slivers_dropped(caplog: pytest.LogCaptureFixture) -> None:
     parcels = gpd.GeoDataFrame({"id": ["P1", "P2"]},
                                geometry=[sq(50, 0, 150, 50), sq(199.5, 50, 260, 100)], crs=2154)
-    with caplog.at_level(logging.INFO, logger="territoire_geo.zonal"):
-        units = zonal.overlay(zones(), ppr(), parcels=parcels, min_area_m2=30.0)
+    with caplog.at_level(logging.INFO, logger="territoire_geo.planning"):
+        units = overlay.overlay(zones(), ppr(), parcels=parcels, min_area_m2=30.0)
     assert "slivers" in caplog.text
     assert units[["parcel_id", "LIBELLE"]].values.tolist() == [["P1", "Ua"], ["P1", "1AU"], ["P2", "A"]]
     assert units["area_m2"].tolist() == pytest.approx([2500.0, 2500.0, 3000.0])
@@ -90,35 +90,35 @@ def test_parcels_are_cut_by_zones_and_slivers_dropped(caplog: pytest.LogCaptureF
 
 
 def test_layers_in_another_crs_are_reprojected_once(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="territoire_geo.zonal"):
-        units = zonal.overlay(zones(), ("flood", ppr().to_crs(4326)))
+    with caplog.at_level(logging.INFO, logger="territoire_geo.planning"):
+        units = overlay.overlay(zones(), ("flood", ppr().to_crs(4326)))
     assert "reprojecting layer flood from EPSG:4326 to EPSG:2154" in caplog.text
     assert units["flood_share"].tolist() == pytest.approx([0.5, 0.75, 0.0, 0.0], abs=1e-4)
 
 
 def test_missing_crs_is_refused() -> None:
     with pytest.raises(CRSMismatchError, match="no CRS"):
-        zonal.overlay(zones(), ("flood", ppr().set_crs(None, allow_override=True)))
+        overlay.overlay(zones(), ("flood", ppr().set_crs(None, allow_override=True)))
     with pytest.raises(CRSMismatchError, match="no CRS"):
-        zonal.overlay(zones(crs=None))
+        overlay.overlay(zones(crs=None))
 
 
 def test_layer_names_and_conflicts() -> None:
     with pytest.raises(ConfigError, match="give a name"):
-        zonal.overlay(zones(), gpd.GeoDataFrame(geometry=[sq(0, 0, 10, 10)], crs=2154))
+        overlay.overlay(zones(), gpd.GeoDataFrame(geometry=[sq(0, 0, 10, 10)], crs=2154))
     with pytest.raises(ConfigError, match="same column"):
-        zonal.overlay(zones(), ppr(), ppr())
-    spec = zonal.Layer("wet", gpd.GeoDataFrame({"kind": ["a", "b"]}, geometry=[sq(0, 0, 50, 100),
+        overlay.overlay(zones(), ppr(), ppr())
+    spec = overlay.Layer("wet", gpd.GeoDataFrame({"kind": ["a", "b"]}, geometry=[sq(0, 0, 50, 100),
                                                                               sq(100, 0, 150, 100)], crs=2154),
                        shares={"a": ("kind", ("a",)), "": None}, keep={"kind": "kind"})
-    units = zonal.overlay(zones(), spec)
+    units = overlay.overlay(zones(), spec)
     assert units["wet_a_share"].tolist() == pytest.approx([0.5, 0.0, 0.0, 0.0])
     assert units["wet_share"].tolist() == pytest.approx([0.5, 0.5, 0.0, 0.0])
     assert units["wet_kind"].tolist()[:2] == ["a", "b"] and pd.isna(units["wet_kind"].iloc[2])
 
 
 def test_keep_selects_zone_columns_and_dominant_attributes() -> None:
-    units = zonal.overlay(zones(), ppr(), keep={"zones": ["LIBELLE", "TYPEZONE"], "ppr": ["typereg"]})
+    units = overlay.overlay(zones(), ppr(), keep={"zones": ["LIBELLE", "TYPEZONE"], "ppr": ["typereg"]})
     assert "IDURBA" not in units.columns and units["ppr_typereg"].iloc[0] == "03"
 
 
@@ -132,7 +132,7 @@ def alerts() -> gpd.GeoDataFrame:
 
 
 def test_artificialisation_accounts_by_zone_type_and_year() -> None:
-    table, au = zonal.artificialisation(alerts(), zones())
+    table, au = zan.artificialisation(alerts(), zones())
     by_year = table.set_index("period")
     assert by_year.loc["2022", "area_ha_AUc"] == pytest.approx(0.48)
     assert by_year.loc["2023", "area_ha_A"] == pytest.approx(0.04)
@@ -149,9 +149,9 @@ def test_artificialisation_accounts_by_zone_type_and_year() -> None:
 def test_artificialisation_with_periods_and_communes() -> None:
     communes = gpd.GeoDataFrame({"insee": ["30014", "30015"]},
                                 geometry=[sq(0, -10, 200, 110), sq(200, -10, 800, 110)], crs=2154)
-    table, _ = zonal.artificialisation(alerts(), zones(), communes, periods=["2021-09-16/2022-04-14"])
+    table, _ = zan.artificialisation(alerts(), zones(), communes, periods=["2021-09-16/2022-04-14"])
     rows = table.set_index(["commune", "period"])
     assert rows.loc[("30014", "2021-09-16/2022-04-14"), "area_ha"] == pytest.approx(0.48)
     assert rows.loc[("30015", "other"), "area_ha_A"] == pytest.approx(0.04)
-    _, consumed = zonal.artificialisation(alerts(), zones(), consumed=0.4)
+    _, consumed = zan.artificialisation(alerts(), zones(), consumed=0.4)
     assert consumed["status"].iloc[0] == "consumed"

@@ -16,9 +16,11 @@ def test_top_level_names_resolve() -> None:
     for name in territoire_geo.__all__:
         assert getattr(territoire_geo, name) is not None, name
     assert callable(territoire_geo.load) and callable(territoire_geo.fetch)
-    importlib.import_module("territoire_geo.load")  # importing the submodule must not shadow the function
+    for module in ("territoire_geo.imagery", "territoire_geo.imagery._load", "territoire_geo.imagery._fetch"):
+        importlib.import_module(module)  # importing the implementation must not shadow the functions
 
-    assert callable(territoire_geo.load)
+    assert callable(territoire_geo.load) and callable(territoire_geo.fetch)
+    assert territoire_geo.load is territoire_geo.imagery.load and territoire_geo.fetch is territoire_geo.imagery.fetch
 
 
 def test_every_module_imports_and_declares_all() -> None:
@@ -48,7 +50,8 @@ def test_library_never_imports_the_cli_typer_or_rich() -> None:
 
 
 def test_pure_modules_do_no_network_io() -> None:
-    pure = ["masks", "indices", "expr", "change", "composites", "zoning", "soil", "scoring", "bands"]
+    pure = ["imagery/masks", "analysis/indices", "analysis/expr", "analysis/change", "analysis/composites",
+            "planning/zoning", "planning/soil", "planning/scoring", "imagery/bands"]
     for name in pure:
         assert not {"requests", "pystac_client", "sentinelsat", "urllib3"} & _imports(PACKAGE / f"{name}.py"), name
 

@@ -14,8 +14,8 @@ from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
 from territoire_geo import cancel
-from territoire_geo._report_text import format_date
 from territoire_geo.errors import ExportError, NoDataFoundError, RecipeError
+from territoire_geo.present.report._text import format_date
 from territoire_geo.provenance import Manifest, verify_run
 from territoire_geo.recipes import load_recipe, parse_recipe
 from territoire_geo.recipes.tools import rerun, run_file

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from territoire_geo._report_data import zan_from_alerts, zan_summary
-from territoire_geo._report_text import format_ha, format_percent
 from territoire_geo.errors import ConfigError, DataError, ExportError
-from territoire_geo.report import REPORT, build_report
+from territoire_geo.present.report import REPORT, build_report
+from territoire_geo.present.report._data import zan_from_alerts, zan_summary
+from territoire_geo.present.report._text import format_ha, format_percent
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE = "<script>alert(1)</script>"

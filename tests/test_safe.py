@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pystac
 import pytest
+from _safe_builder import make_s2_safe, zip_safe
 
-from territoire_geo.bands import band_assets
 from territoire_geo.errors import DataError
-from territoire_geo.load import load
-from territoire_geo.safe import extract_safe, read_product_metadata, read_tile_grid, safe_to_item
-from territoire_geo.testing import make_s2_safe, zip_safe
+from territoire_geo.imagery import load
+from territoire_geo.imagery.bands import band_assets
+from territoire_geo.sources.safe import extract_safe, read_product_metadata, read_tile_grid, safe_to_item
 
 MTD = "S2B_MSIL2A_20220413T150759_N0400_R025_T33XWJ_MTD_MSIL2A.xml"
 SAMPLE = "S2A_T31TFJ_20220414T103021_L2A"

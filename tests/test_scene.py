@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from territoire_geo import scene
-from territoire_geo._deck_bundle import INSTALL_COMMAND, _load, ensure_bundle
-from territoire_geo._scene_html import encode_layers, safe_json
 from territoire_geo.errors import ConfigError, DataError, ExportError
+from territoire_geo.present import scene
+from territoire_geo.present.scene import INSTALL_COMMAND, ensure_bundle
+from territoire_geo.present.scene._deck_bundle import _load
+from territoire_geo.present.scene._html import encode_layers, safe_json
 
 HAS_NPM = ensure_bundle("auto").kind == "npm"
 
@@ -270,7 +271,7 @@ def test_ensure_bundle_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(ExportError) as info:
         ensure_bundle("npm")
     assert INSTALL_COMMAND in str(info.value) and "\n" not in str(info.value)
-    with caplog.at_level(logging.WARNING, logger="territoire_geo._deck_bundle"):
+    with caplog.at_level(logging.WARNING, logger="territoire_geo.present.scene"):
         fallback = ensure_bundle("auto")
     assert fallback.kind == "pydeck" and not fallback.terrain and "npm pack" in caplog.text
     assert ensure_bundle("pydeck").size > 4_000_000

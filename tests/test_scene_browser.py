@@ -20,9 +20,10 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from territoire_geo import scene
-from territoire_geo._cdp import Browser, file_url
-from territoire_geo._scene_presets import ground
+from territoire_geo.present import scene
+from territoire_geo.present.scene import Browser
+from territoire_geo.present.scene._browser import file_url
+from territoire_geo.present.scene._presets import ground
 
 pytestmark = [
     pytest.mark.browser,

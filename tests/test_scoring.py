@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from territoire_geo import scoring
 from territoire_geo.errors import ConfigError
-from territoire_geo.scoring import AllOf, AnyOf, Condition, Criterion, Exclusion, Transform
+from territoire_geo.planning import scoring
+from territoire_geo.planning.scoring import AllOf, AnyOf, Condition, Criterion, Exclusion, Transform
 
 
 def units() -> pd.DataFrame:
@@ -103,7 +103,7 @@ def test_conditions_any_all_operators_and_missing_values() -> None:
 
 def test_absent_exclusion_column_is_logged_not_applied(caplog: pytest.LogCaptureFixture) -> None:
     rule = Exclusion("paen", Condition("paen_share", ">", 0.5))
-    with caplog.at_level(logging.WARNING, logger="territoire_geo.scoring"):
+    with caplog.at_level(logging.WARNING, logger="territoire_geo.planning.scoring"):
         out = scoring.score(units(), [ZONING], [rule])
     assert "exclusion 'paen' not checked" in caplog.text and not out["excluded"].any()
 

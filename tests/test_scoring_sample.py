@@ -15,7 +15,8 @@ import geopandas as gpd
 import pytest
 import rioxarray
 
-from territoire_geo import scoring, soil, zonal, zoning
+from territoire_geo.analysis import terrain, zonal
+from territoire_geo.planning import overlay, scoring, soil, zan, zoning
 
 LAYERS = {"rga": "rga_argiles", "ppr_covadis": "ppr_inondation", "znieff1": "znieff1",
           "natura2000": "natura2000", "geology": "geologie_bdcharm50"}
@@ -23,7 +24,7 @@ LAYERS = {"rga": "rga_argiles", "ppr_covadis": "ppr_inondation", "znieff1": "zni
 
 @pytest.fixture(scope="module")
 def inputs(samples: Path) -> dict[str, Any]:
-    from territoire_geo.load import load
+    from territoire_geo.imagery import load
     from territoire_geo.sources import search
 
     plu_dir = samples / "plu" / "30014_PLU_20171013"
@@ -38,7 +39,7 @@ def inputs(samples: Path) -> dict[str, Any]:
         "layers": {kind: soil.read(samples / "layers" / f"{name}.gpkg", kind) for kind, name in LAYERS.items()},
         "change": gpd.read_file(samples / "truth" / "planted_change.geojson"),
         "ndvi": ndvi,
-        "slope": zonal.slope_percent(zonal.reproject_dem(dem)),
+        "slope": terrain.slope_percent(terrain.reproject_dem(dem)),
         "distances": {"services": gpd.read_file(samples / "layers" / "services.gpkg"),
                       "roads": gpd.read_file(samples / "layers" / "routes.gpkg")},
     }
@@ -46,7 +47,7 @@ def inputs(samples: Path) -> dict[str, Any]:
 
 def build_units(inputs: dict[str, Any], drop: tuple[str, ...] = ()) -> gpd.GeoDataFrame:
     layers = [layer for kind, layer in inputs["layers"].items() if kind not in drop]
-    units = zonal.overlay(inputs["plu"], *layers, ("change_artificial", inputs["change"]),
+    units = overlay.overlay(inputs["plu"], *layers, ("change_artificial", inputs["change"]),
                           distances=inputs["distances"])
     assert inputs["ndvi"].chunks is not None  # dask-backed: zonal.stats computes it once
     units = zonal.stats(inputs["ndvi"], units, ["mean", "coverage"], prefix="ndvi")
@@ -102,7 +103,7 @@ def test_ranking_of_au_zones_is_stable_under_weight_changes(inputs: dict[str, An
 
 def test_planted_change_consumes_the_iiau_zone(inputs: dict[str, Any]) -> None:
     alerts = inputs["change"].assign(first_seen="2022-04-14")
-    table, au = zonal.artificialisation(alerts, inputs["plu"])
+    table, au = zan.artificialisation(alerts, inputs["plu"])
     status = au.set_index("LIBELLE")["status"]
     assert status["IIAU"] == "consumed" and status["IAU"] == "reserve"
     assert table.loc[table["period"] == "2022", "area_ha_AUc"].iloc[0] == pytest.approx(2.54, abs=0.01)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pystac
 import pytest
+from _servers import Request, Response, RouteServer, StacApiServer
 
 from territoire_geo import search
 from territoire_geo.errors import ConfigError, SourceError, SourceUnavailableError
 from territoire_geo.sources import StacApiSource
-from territoire_geo.testing import Request, Response, RouteServer, StacApiServer
 
 BBOX = (4.33, 43.97, 4.40, 44.03)
 

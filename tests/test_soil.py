@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from territoire_geo import soil
 from territoire_geo.errors import ConfigError, DataError, SchemaError, SchemaWarning
+from territoire_geo.planning import soil
 
 
 def polygons(n: int, x0: float = 700_000.0, y0: float = 6_600_000.0) -> list:

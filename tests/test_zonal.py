@@ -18,7 +18,7 @@ from affine import Affine
 from exactextract import exact_extract
 from shapely.geometry import box
 
-from territoire_geo import zonal
+from territoire_geo.analysis import terrain, zonal
 from territoire_geo.errors import ConfigError, CRSMismatchError, DataError
 
 X0, Y0 = 700_000.0, 6_600_000.0  # Lambert-93 origin of the little grids
@@ -190,7 +190,7 @@ def test_band_dim_must_be_explicit_with_two_extra_dims() -> None:
 # ------------------------------------------------------------------------ CRS
 def test_polygons_in_another_crs_are_reprojected(caplog: pytest.LogCaptureFixture) -> None:
     polys = frame(HALF, square(30, 30, 50, 50))
-    with caplog.at_level(logging.INFO, logger="territoire_geo.zonal"):
+    with caplog.at_level(logging.INFO, logger="territoire_geo.analysis"):
         out = zonal.stats(grid(VALUES), polys.to_crs(4326), ["mean", "coverage"])
     assert "reprojecting 2 polygons" in caplog.text
     assert out["mean"].tolist() == pytest.approx([9.0, 3.0], rel=1e-4)
@@ -229,7 +229,7 @@ def test_empty_geometry_gets_nan_and_keeps_index() -> None:
 def test_slope_percent_of_a_plane() -> None:
     rows, cols = np.mgrid[0:20, 0:30]
     heights = (0.1 * 30 * cols + 0.05 * 30 * (19 - rows)).astype("float32")  # +10 % east, +5 % north
-    slope = zonal.slope_percent(grid(heights, res=30))
+    slope = terrain.slope_percent(grid(heights, res=30))
     assert float(slope.mean()) == pytest.approx(100 * np.hypot(0.1, 0.05), rel=1e-5)
     assert slope.rio.crs.to_epsg() == 2154 and slope.attrs["units"] == "%"
 
@@ -238,8 +238,8 @@ def test_slope_needs_a_projected_grid_and_reprojection_helper_works() -> None:
     dem = grid(np.full((20, 20), 100.0, dtype="float32"), res=0.0003, crs=4326)
     dem = dem.assign_coords(x=4.3 + 0.0003 * np.arange(20), y=44.0 - 0.0003 * np.arange(20))
     with pytest.raises(DataError, match="geographic"):
-        zonal.slope_percent(dem)
-    projected = zonal.reproject_dem(dem, "EPSG:2154", resolution=20.0)
+        terrain.slope_percent(dem)
+    projected = terrain.reproject_dem(dem, "EPSG:2154", resolution=20.0)
     assert projected.rio.crs.to_epsg() == 2154
-    slope = zonal.slope_percent(projected)
+    slope = terrain.slope_percent(projected)
     assert float(slope.max(skipna=True)) == pytest.approx(0.0, abs=1e-3)

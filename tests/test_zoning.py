@@ -16,8 +16,8 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Polygon, box
 
-from territoire_geo import zoning
 from territoire_geo.errors import DataError, SchemaError, SchemaWarning
+from territoire_geo.planning import zoning
 
 HERE = Path(__file__).parent
 

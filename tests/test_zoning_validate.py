@@ -11,9 +11,9 @@ import pytest
 import shapely
 from shapely.geometry import Polygon, box
 
-from territoire_geo import zoning
-from territoire_geo._zoning_validate import find_gaps, find_overlaps
 from territoire_geo.errors import SchemaError
+from territoire_geo.planning import zoning
+from territoire_geo.planning._zoning_validate import find_gaps, find_overlaps
 
 
 def _real_root() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,7 +13,14 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from territoire_geo.cancel import sigint_sets_flag
 from territoire_geo.errors import TerritoireError, exit_code_for
@@ -40,7 +48,6 @@ def state(ctx: typer.Context) -> AppState:
 
 def setup_logging(verbose: int, quiet: bool) -> None:
     """Library log lines to stderr: warnings by default, info with -v, debug with -vv."""
-    import warnings
 
     # GDAL notes this for the in-memory arrays odc-loader warps (it passes the transform):
     # noise for a planner, not a problem with their data.
@@ -90,10 +97,8 @@ def run(ctx: typer.Context, func: Callable[[], T]) -> T:
 
 
 def _unreadable_raster(exc: BaseException) -> bool:
-    try:
-        from rasterio.errors import RasterioIOError
-    except ImportError:  # pragma: no cover - rasterio is a core dependency
-        return False
+    from rasterio.errors import RasterioIOError  # deferred: keeps --help fast (only after an error)
+
     return isinstance(exc, RasterioIOError)
 
 
@@ -123,3 +128,32 @@ def download_progress(quiet: bool) -> Iterator[Callable[[str, int, int | None], 
             bars.update(tasks[label], advance=n, total=total)
 
         yield advance
+
+
+def progress_display(quiet: bool) -> tuple[Any, Any]:
+    """A step-by-step progress display for recipe runs: ``(bars, report)``, or ``(None, None)`` when quiet."""
+    if quiet:
+        return None, None
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=console, transient=False)
+    task: dict[str, Any] = {}
+
+    def report(event: str, **info: Any) -> None:
+        if event == "step":
+            if "id" not in task:
+                task["id"] = bars.add_task("recette", total=info["total"])
+            bars.update(task["id"], description=f"{info['index']}/{info['total']} {info['label']}")
+        elif event == "step-done":
+            bars.advance(task["id"])
+            mark = "[dim](cache)[/]" if info["cached"] else f"[dim]{info['seconds']:.1f} s[/]"
+            console.print(f"  ✓ {info['name']} {mark}")
+
+    return bars, report
+
+
+def run_with_progress(ctx: typer.Context, bars: Any, work: Any) -> Any:
+    """Run ``work`` through the error mapping, inside the progress display when there is one."""
+    if bars is None:
+        return run(ctx, work)
+    with bars:
+        return run(ctx, work)

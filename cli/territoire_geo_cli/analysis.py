@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from territoire_geo.errors import ConfigError
 from territoire_geo_cli._app import console, out, print_json, run, state
 from territoire_geo_cli.imagery import AOI_HELP, AoiCrsOpt, CloudOpt, CollectionOpt, JsonOpt, parse_aoi
 
@@ -20,7 +21,6 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existin
 
 def parse_method(text: str) -> Any:
     """``median|mean|max|min|max_ndvi`` as is, ``p90`` as ``("percentile", 90.0)``."""
-    from territoire_geo.errors import ConfigError
 
     value = text.strip().lower()
     if value.startswith("p") and value[1:].replace(".", "", 1).isdigit():
@@ -32,7 +32,6 @@ def parse_method(text: str) -> Any:
 
 def parse_expressions(entries: list[str] | None) -> dict[str, str]:
     """``['name=formula', ...]`` as a dict."""
-    from territoire_geo.errors import ConfigError
 
     parsed: dict[str, str] = {}
     for entry in entries or []:
@@ -44,7 +43,6 @@ def parse_expressions(entries: list[str] | None) -> dict[str, str]:
 
 
 def _required(**values: Any) -> None:
-    from territoire_geo.errors import ConfigError
 
     missing = [f"--{k.replace('_', '-')}" for k, v in values.items() if v is None]
     if missing:
@@ -75,7 +73,7 @@ def indices_cmd(
         return
 
     def work() -> dict[str, Any]:
-        from territoire_geo.workflows import compute_indices
+        from territoire_geo.workflows import compute_indices  # deferred: keeps --help fast
 
         _required(source=source, aoi=aoi, period=period, out=out_dir)
         return compute_indices(source, parse_aoi(str(aoi), aoi_crs), str(period), Path(str(out_dir)),
@@ -92,7 +90,7 @@ def indices_cmd(
 
 
 def _print_catalog(ctx: typer.Context, json: bool) -> None:
-    from territoire_geo import indices
+    from territoire_geo.analysis import indices  # deferred: keeps --help fast
 
     frame = indices.catalog()
     if json:
@@ -142,7 +140,7 @@ def change_cmd(
     """
 
     def work() -> dict[str, Any]:
-        from territoire_geo.workflows import detect_change
+        from territoire_geo.workflows import detect_change  # deferred: keeps --help fast
 
         _required(source=source, aoi=aoi, before=before, after=after, out=out_dir)
         return detect_change(source, parse_aoi(str(aoi), aoi_crs), str(before), str(after), Path(str(out_dir)),

@@ -37,7 +37,7 @@ def overlay_cmd(
 
     Example: [bold]territoire-geo overlay -z data_samples/plu/30014_PLU_20171013 -l rga=data_samples/layers/rga_argiles.gpkg -d services=data_samples/layers/services.gpkg -o units.gpkg[/]
     """
-    from territoire_geo.workflows import overlay_from_files, parse_assignments
+    from territoire_geo.workflows import overlay_from_files, parse_assignments  # deferred: keeps --help fast
 
     quiet = state(ctx).quiet or json
 
@@ -112,7 +112,7 @@ def score_cmd(
 
     Example: [bold]territoire-geo score -u units.gpkg -o scores --sensitivity 500[/]
     """
-    from territoire_geo.workflows import score_from_files
+    from territoire_geo.workflows import score_from_files  # deferred: keeps --help fast
 
     result = run(ctx, lambda: score_from_files(units, out_dir, criteria=criteria, sensitivity=sensitivity,
                                                lang=lang, overwrite=overwrite))

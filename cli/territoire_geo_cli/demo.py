@@ -8,17 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from territoire_geo_cli._app import console, out, state
+import territoire_geo
+from territoire_geo.errors import ConfigError
+from territoire_geo_cli._app import console, out, progress_display, run_with_progress, state
 
 
 def find_samples(explicit: Path | None) -> Path:
     """The data_samples folder: given, in the working directory, or beside the package."""
-    from territoire_geo.errors import ConfigError
-
     candidates = [explicit] if explicit else [Path("data_samples")]
     if not explicit:
-        import territoire_geo
-
         candidates.append(Path(territoire_geo.__file__).resolve().parents[1] / "data_samples")
     for candidate in candidates:
         if candidate and (candidate / "stac" / "catalog.json").exists():
@@ -40,11 +38,10 @@ def demo_cmd(
 
     Example: [bold]territoire-geo demo --out runs/demo[/]
     """
-    from territoire_geo.workflows import demo
-    from territoire_geo_cli.recipe_cmd import _progress_display, run_with_progress
+    from territoire_geo.recipes import demo  # deferred: keeps --help fast
 
     started = time.perf_counter()
-    bars, report = _progress_display(state(ctx).quiet)
+    bars, report = progress_display(state(ctx).quiet)
 
     def work() -> Any:
         return demo(find_samples(data), out_dir, overwrite=overwrite, progress=report)

@@ -5,18 +5,24 @@ Run: ``python -m territoire_geo_cli.gendocs`` (``--check`` exits 1 when a file i
 
 from __future__ import annotations
 
+import types
+import typing
+
+from pydantic import BaseModel
+
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer.main
 
+from territoire_geo_cli.main import app
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def cli_reference() -> str:
     """Markdown reference of every command, from the Typer app."""
-    from territoire_geo_cli.main import app
 
     group = typer.main.get_command(app)
     lines = ["# CLI reference", "", "Generated from the code by `python -m territoire_geo_cli.gendocs`; "
@@ -55,7 +61,7 @@ def _is_group(cmd: Any) -> bool:
 
 def recipe_reference() -> str:
     """Markdown reference of every recipe key, from the pydantic models."""
-    from territoire_geo.recipes.models import Recipe
+    from territoire_geo.recipes.models import Recipe  # deferred: keeps --help fast
 
     lines = ["# Recipe reference", "", "Generated from `territoire_geo/recipes/models.py` by "
              "`python -m territoire_geo_cli.gendocs`. Unknown keys are refused; paths are relative to the "
@@ -65,8 +71,6 @@ def recipe_reference() -> str:
 
 
 def _model_doc(model: Any, prefix: str, seen: set[str]) -> list[str]:
-    from pydantic import BaseModel
-
     lines = [f"## `{prefix or 'top level'}`", "", (model.__doc__ or "").strip(), "",
              "| key | type | default | description |", "|---|---|---|---|"]
     nested = []
@@ -86,8 +90,6 @@ def _model_doc(model: Any, prefix: str, seen: set[str]) -> list[str]:
 
 
 def _submodels(annotation: Any) -> list[type]:
-    import typing
-
     args = typing.get_args(annotation)
     if not args:
         return [annotation] if isinstance(annotation, type) else []
@@ -99,9 +101,6 @@ def _type_name(annotation: Any) -> str:
 
 
 def _plain_type(annotation: Any) -> str:
-    import types
-    import typing
-
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
         return _plain_type(args[0])

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from territoire_geo._types import is_commune_spec, normalize_bbox
 from territoire_geo_cli._app import download_progress, out, print_json, run, state
 
 SourceOpt = Annotated[str, typer.Option("--source", "-s", help="STAC API URL, profile (earth-search, "
@@ -28,7 +29,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 def parse_aoi(text: str, crs: str) -> Any:
     """Communes from 'insee:…'/'epci:…' (kept as text), a bbox from 'a,b,c,d' (in ``crs``), else a path."""
-    from territoire_geo._types import is_commune_spec, normalize_bbox
 
     if is_commune_spec(text):
         return text
@@ -43,7 +43,7 @@ def parse_aoi(text: str, crs: str) -> Any:
 
 def _search(source: str, aoi: str, aoi_crs: str, period: str, collection: list[str] | None,
             max_cloud: float | None, limit: int | None) -> list[Any]:
-    from territoire_geo import search
+    from territoire_geo import search  # deferred: keeps --help fast
 
     return search(parse_aoi(aoi, aoi_crs), period, source=source, collections=collection or None,
                   max_cloud=max_cloud, limit=limit)
@@ -51,7 +51,7 @@ def _search(source: str, aoi: str, aoi_crs: str, period: str, collection: list[s
 
 def describe_item(item: Any) -> dict[str, Any]:
     """An item as JSON-ready data with its canonical bands."""
-    from territoire_geo.bands import band_assets
+    from territoire_geo.imagery.bands import band_assets  # deferred: keeps --help fast
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -113,12 +113,12 @@ def fetch_cmd(
 
     By communes or EPCI: [bold]territoire-geo fetch -s earth-search -a insee:30014,30028 -p 2022 -b red,nir --clip[/]
     """
-    from territoire_geo.fetch import fetch, fetch_report
+    from territoire_geo.imagery import fetch, fetch_report  # deferred: keeps --help fast
 
     band_list = [b.strip() for b in bands.split(",") if b.strip()]
 
     def work() -> list[dict[str, Any]]:
-        from territoire_geo.sources import open_source
+        from territoire_geo.sources import open_source  # deferred: keeps --help fast
 
         items = _search(source, aoi, aoi_crs, period, collection, max_cloud, limit)
         area = parse_aoi(aoi, aoi_crs) if clip else None

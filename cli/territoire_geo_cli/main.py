@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from territoire_geo._version import __version__
 from territoire_geo_cli import (
     analysis,
     decision,
@@ -35,7 +36,6 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from territoire_geo import __version__
 
         out.print(f"territoire-geo {__version__}")
         raise typer.Exit()
@@ -61,7 +61,7 @@ def show_versions_cmd() -> None:
 
     Example: [bold]territoire-geo show-versions[/]
     """
-    from territoire_geo import show_versions
+    from territoire_geo import show_versions  # deferred: keeps --help fast
 
     out.print(show_versions(), highlight=False)
 

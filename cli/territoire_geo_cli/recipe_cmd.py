@@ -7,44 +7,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from territoire_geo_cli._app import console, out, print_json, run, state
+from territoire_geo_cli._app import console, out, print_json, progress_display, run, run_with_progress, state
 
 recipe_app = typer.Typer(help="Run the whole pipeline from a YAML/TOML recipe, reproducibly.",
                          no_args_is_help=True)
 
 FileArg = Annotated[Path, typer.Argument(help="Recipe file (.yaml, .yml or .toml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _progress_display(quiet: bool) -> tuple[Any, Any]:
-    if quiet:
-        return None, None
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), console=console, transient=False)
-    task: dict[str, Any] = {}
-
-    def report(event: str, **info: Any) -> None:
-        if event == "step":
-            if "id" not in task:
-                task["id"] = bars.add_task("recette", total=info["total"])
-            bars.update(task["id"], description=f"{info['index']}/{info['total']} {info['label']}")
-        elif event == "step-done":
-            bars.advance(task["id"])
-            mark = "[dim](cache)[/]" if info["cached"] else f"[dim]{info['seconds']:.1f} s[/]"
-            console.print(f"  ✓ {info['name']} {mark}")
-
-    return bars, report
-
-
-def run_with_progress(ctx: typer.Context, bars: Any, work: Any) -> Any:
-    """Run ``work`` through the error mapping, inside the progress display when there is one."""
-    if bars is None:
-        return run(ctx, work)
-    with bars:
-        return run(ctx, work)
 
 
 @recipe_app.command("run")
@@ -63,14 +34,14 @@ def run_cmd(
 
     Example: [bold]territoire-geo recipe run recipes/reserve-fonciere.yaml[/]
     """
-    from territoire_geo.recipes.tools import dry_run as plan_of
-    from territoire_geo.recipes.tools import run_file
+    from territoire_geo.recipes import dry_run as plan_of  # deferred: keeps --help fast
+    from territoire_geo.recipes import run_file  # deferred: keeps --help fast
 
     if dry_run:
         info = run(ctx, lambda: plan_of(file))
         print_json(info) if json else _print_plan(info)
         return
-    bars, report = _progress_display(state(ctx).quiet or json)
+    bars, report = progress_display(state(ctx).quiet or json)
     started = time.perf_counter()
     result = run_with_progress(ctx, bars, lambda: run_file(file, overwrite=overwrite, scheduler=scheduler,
                                                            output=output, progress=report))
@@ -110,43 +81,13 @@ def validate_cmd(ctx: typer.Context, file: FileArg, json: JsonOpt = False) -> No
 
     Example: [bold]territoire-geo recipe validate recipes/zan-suivi.yaml[/]
     """
-    from territoire_geo.recipes.loader import load_recipe
+    from territoire_geo.recipes import load_recipe, validate_recipe  # deferred: keeps --help fast
 
-    recipe = run(ctx, lambda: _validate(load_recipe(file)))
+    recipe = run(ctx, lambda: validate_recipe(load_recipe(file)))
     if json:
         print_json({"valid": True, "name": recipe.name})
     elif not state(ctx).quiet:
         out.print(f"[green]valid[/]: {file} ({recipe.name})")
-
-
-def _validate(recipe: Any) -> Any:
-    from territoire_geo.errors import RecipeError
-    from territoire_geo.recipes.runner import check_paths
-    from territoire_geo.recipes.steps import _bands_for
-
-    missing = [str(p) for p in _paths(recipe) if not Path(p).exists()]
-    if missing:
-        raise RecipeError(f"missing file or folder: {missing[0]}; fix the path (relative to the recipe file)")
-    check_paths(recipe)
-    try:
-        _bands_for(recipe)
-    except Exception as exc:
-        raise RecipeError(f"indices: {exc}") from exc
-    return recipe
-
-
-def _paths(recipe: Any) -> list[Path]:
-    paths = [recipe.territory.plu, recipe.territory.aoi, recipe.territory.dem, recipe.territory.parcels,
-             *(s.path for s in recipe.layers)]
-    if recipe.scoring is not None and isinstance(recipe.scoring.criteria, Path):
-        paths.append(recipe.scoring.criteria)
-    if recipe.scene is not None:
-        paths.append(recipe.scene.project)
-    if recipe.crops is not None:
-        paths.append(recipe.crops.parcels)
-    if recipe.site_finder is not None:
-        paths.append(recipe.site_finder.destinations)
-    return [p for p in paths if p is not None]
 
 
 @recipe_app.command("init")
@@ -161,7 +102,7 @@ def init_cmd(
 
     Example: [bold]territoire-geo recipe init --template zan-suivi --out ma-recette.yaml[/]
     """
-    from territoire_geo.recipes.tools import init_recipe
+    from territoire_geo.recipes import init_recipe  # deferred: keeps --help fast
 
     path = run(ctx, lambda: init_recipe(template, target, overwrite=overwrite))
     if not state(ctx).quiet:
@@ -175,7 +116,7 @@ def verify_cmd(ctx: typer.Context, run_dir: Annotated[Path, typer.Argument(help=
 
     Example: [bold]territoire-geo recipe verify runs/reserve-fonciere[/]
     """
-    from territoire_geo.provenance import verify_run
+    from territoire_geo.provenance import verify_run  # deferred: keeps --help fast
 
     report = run(ctx, lambda: verify_run(run_dir))
     if json:
@@ -201,7 +142,7 @@ def rerun_cmd(
 
     Example: [bold]territoire-geo recipe rerun runs/reserve-fonciere[/]
     """
-    from territoire_geo.recipes.tools import rerun
+    from territoire_geo.recipes import rerun  # deferred: keeps --help fast
 
     report = run(ctx, lambda: rerun(run_dir, output=output, overwrite=overwrite))
     if json:

@@ -27,7 +27,7 @@ def report_cmd(
 
     Example: [bold]territoire-geo report runs/zan-suivi[/]
     """
-    from territoire_geo.report import build_report
+    from territoire_geo.present.report import build_report  # deferred: keeps --help fast
 
     path = run(ctx, lambda: build_report(run_folder, lang=lang, out=out_file, overwrite=overwrite))
     if not state(ctx).quiet:

@@ -43,7 +43,7 @@ def scene_cmd(
 
     Example: [bold]territoire-geo scene --units data_samples/plu/30014_PLU_20171013/Donnees_geographiques/30014_ZONE_URBA_20171013.shp --dem data_samples/stac/cop-dem-glo-30/Copernicus_DSM_COG_10_N43_00_E004_00_DEM/dem.tif --project data_samples/layers/projet_batiments.gpkg --change data_samples/truth/planted_change.geojson --context data_samples/layers/routes.gpkg --out scene.html --png scene.png[/]
     """
-    from territoire_geo.scene import scene_from_files
+    from territoire_geo.present.scene import scene_from_files  # deferred: keeps --help fast
 
     html_path, png_path = run(ctx, lambda: scene_from_files(
         output, units=units, layer=layer, extrude=None if extrude.lower() == "none" else extrude,

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from territoire_geo_cli._app import console, out, print_json, run, state
+from territoire_geo_cli.imagery import parse_aoi
 
 if TYPE_CHECKING:
     from territoire_geo.workflows import ZoningCheck
@@ -102,7 +103,7 @@ def validate_cmd(
 
     Example: [bold]territoire-geo zoning validate data_samples/plu/30014_PLU_20171013[/]
     """
-    from territoire_geo.workflows import validate_zoning
+    from territoire_geo.workflows import validate_zoning  # deferred: keeps --help fast
 
     check = run(ctx, lambda: validate_zoning(path, fix=fix, overwrite=overwrite))
     if json:
@@ -119,7 +120,6 @@ def validate_cmd(
 def _parse_aoi(text: str | None) -> Any:
     if text is None:
         return None
-    from territoire_geo_cli.imagery import parse_aoi
 
     return parse_aoi(text, "EPSG:4326")
 
@@ -142,7 +142,7 @@ def fetch_cmd(
 
     Example: [bold]territoire-geo zoning fetch --insee 30014 --out plu_30014.gpkg[/]
     """
-    from territoire_geo.workflows import fetch_zoning_to
+    from territoire_geo.workflows import fetch_zoning_to  # deferred: keeps --help fast
 
     quiet = state(ctx).quiet or json
     progress = None if quiet else (lambda msg: console.print(f"[dim]{msg}[/]", highlight=False))

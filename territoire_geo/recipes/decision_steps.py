@@ -7,14 +7,26 @@ Zarr, COG) and writes its own there; deliverables are written by
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
-import rioxarray  # noqa: F401  (registers the .rio accessor)
+import geopandas as gpd
+import pandas as pd
+import rioxarray as rxr  # also registers the .rio accessor
 
+from territoire_geo.analysis import zonal
+from territoire_geo.analysis.terrain import reproject_dem, slope_percent
+from territoire_geo.errors import ConfigError, NoDataFoundError
+from territoire_geo.io import write_raster
+from territoire_geo.planning import overlay, scoring, zoning
+from territoire_geo.planning.criteria import load_criteria
+from territoire_geo.present import scene
 from territoire_geo.provenance import path_digest
-from territoire_geo.recipes.runner import RunContext
+from territoire_geo.recipes.context import RunContext, open_zarr
+from territoire_geo.sources import search
 
 __all__ = ["dem_key", "make_dem", "make_scene", "make_units", "scene_key", "score_key", "score_units", "units_key"]
 
@@ -32,9 +44,7 @@ def dem_key(ctx: RunContext) -> Any:
 
 def make_dem(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """The elevation raster, clipped to the territory and in the working CRS (GeoTIFF)."""
-    import geopandas as gpd
 
-    from territoire_geo.io import write_raster
 
     r = ctx.recipe
     aoi = gpd.read_parquet(ctx.artefacts["zoning"]["aoi"])
@@ -47,8 +57,6 @@ def make_dem(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
 
 def _dem_href(ctx: RunContext, aoi: Any) -> tuple[str, str]:
-    from territoire_geo.errors import NoDataFoundError
-    from territoire_geo.sources import search
 
     r = ctx.recipe
     if r.territory.dem is not None:
@@ -62,9 +70,7 @@ def _dem_href(ctx: RunContext, aoi: Any) -> tuple[str, str]:
 
 
 def _clip_dem(href: str, aoi: Any, crs: str) -> Any:
-    import rioxarray as rxr
 
-    from territoire_geo.zonal import reproject_dem
 
     dem = rxr.open_rasterio(href, masked=True).squeeze("band", drop=True)
     minx, miny, maxx, maxy = aoi.to_crs(dem.rio.crs).buffer(0).total_bounds
@@ -88,9 +94,7 @@ def units_key(ctx: RunContext) -> Any:
 
 def make_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """Candidate units: zones (or parcels) × soil/risk/prescription layers, NDVI, change, slope, distances."""
-    import geopandas as gpd
 
-    from territoire_geo import zonal, zoning
 
     r = ctx.recipe
     crs = r.territory.crs
@@ -98,7 +102,7 @@ def make_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
     zset = zoning.read(r.territory.plu, crs=crs)
     layers, distances = _layers(ctx)
     parcels = gpd.read_file(r.territory.parcels).to_crs(crs) if r.territory.parcels else None
-    units = zonal.overlay(zset, *layers, parcels=parcels, distances=distances)
+    units = overlay.overlay(zset, *layers, parcels=parcels, distances=distances)
     units = _raster_stats(ctx, units)
     if r.site_finder is not None:
         units = site_finder_columns(ctx, units)
@@ -108,9 +112,7 @@ def make_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
 
 def _layers(ctx: RunContext) -> tuple[list[Any], dict[str, Any]]:
-    import geopandas as gpd
 
-    from territoire_geo.zonal import Layer
 
     layers, distances = [], {}
     for label, path in ctx.artefacts.get("layers", {}).items():
@@ -125,22 +127,18 @@ def _layers(ctx: RunContext) -> tuple[list[Any], dict[str, Any]]:
             layers.append(frame)
     if "change" in ctx.artefacts:
         alerts = gpd.read_parquet(ctx.artefacts["change"]["patches"])
-        layers.append(Layer("change_artificial", alerts[alerts["class"] == 3]))
+        layers.append(overlay.Layer("change_artificial", alerts[alerts["class"] == 3]))
     return layers, distances
 
 
 def _raster_stats(ctx: RunContext, units: Any) -> Any:
-    from territoire_geo import zonal
-    from territoire_geo.zonal import slope_percent
 
     crs = ctx.recipe.territory.crs
     if "composites" in ctx.artefacts:
-        from territoire_geo.recipes.steps import _open_zarr
 
-        after = _open_zarr(ctx.artefacts["composites"]["after"], crs)
+        after = open_zarr(ctx.artefacts["composites"]["after"], crs)
         units = zonal.stats(after["ndvi"].rio.write_crs(crs), units, ["mean", "coverage"], prefix="ndvi")
     if "dem" in ctx.artefacts:
-        import rioxarray as rxr
 
         dem = rxr.open_rasterio(ctx.artefacts["dem"]["dem"], masked=True).squeeze("band", drop=True)
         units = zonal.stats(slope_percent(dem), units, ["mean"], prefix="slope")
@@ -160,13 +158,8 @@ def score_key(ctx: RunContext) -> Any:
 
 def score_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """Scores, ranks, contributions, exclusions, reliability and rank sensitivity."""
-    import dataclasses
 
-    import geopandas as gpd
 
-    from territoire_geo import scoring
-    from territoire_geo._criteria import load_criteria
-    from territoire_geo.errors import ConfigError
 
     s = ctx.recipe.scoring
     assert s is not None
@@ -223,7 +216,6 @@ def site_finder_columns(ctx: RunContext, units: Any) -> Any:
 
 
 def _destination_codes(units: Any, table_path: Path | None) -> list[set[str]]:
-    import pandas as pd
 
     table: dict[str, str] = {}
     if table_path is not None:
@@ -248,14 +240,12 @@ def _legacy_codes(destdomi: str, formdomi: str) -> set[str]:
 
 
 def _built_share(ctx: RunContext, units: Any) -> Any:
-    from territoire_geo import zonal
-    from territoire_geo.recipes.steps import _open_zarr
 
     if "composites" not in ctx.artefacts:
         units["built_share"] = float("nan")
         return units
     crs = ctx.recipe.territory.crs
-    after = _open_zarr(ctx.artefacts["composites"]["after"], crs)
+    after = open_zarr(ctx.artefacts["composites"]["after"], crs)
     built = ((after["ndvi"] <= 0.3) & (after["ndbi"] > -0.05)).astype("float32").where(after["ndvi"].notnull())
     units = zonal.stats(built.rio.write_crs(crs), units, ["mean"], prefix="built")
     return units.rename(columns={"built_mean": "built_share"})
@@ -273,10 +263,7 @@ def scene_key(ctx: RunContext) -> Any:
 
 def make_scene(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """The offline 3D scene (and its PNG snapshot when asked)."""
-    import geopandas as gpd
-    import rioxarray as rxr
 
-    from territoire_geo import scene
 
     sc = ctx.recipe.scene
     assert sc is not None
@@ -289,7 +276,6 @@ def make_scene(ctx: RunContext, folder: Path) -> dict[str, Any]:
     deck = scene.build(units, extrude=extrude, change_patches=alerts, dem=dem, project=project, lang=sc.lang,
                        title=ctx.recipe.public_text(sc.title or ctx.recipe.title),  # never a ${VAR} secret
                        source_line=_source_line(ctx))
-    import datetime as dt
 
     generated = dt.date.fromisoformat(ctx.stamp[:10])
     html = scene.export(deck, folder / "scene.html", generated=generated)
@@ -303,8 +289,8 @@ def _scene_units(artefacts: dict[str, Any]) -> Path:
     """Scored units, else the PLU zones, else the area itself (a territory given by AOI or communes)."""
     if "scores" in artefacts:
         return Path(artefacts["scores"]["scored"])
-    zoning = artefacts["zoning"]
-    return Path(zoning.get("zone_urba") or zoning["aoi"])
+    plu = artefacts["zoning"]
+    return Path(plu.get("zone_urba") or plu["aoi"])
 
 
 def _source_line(ctx: RunContext) -> str:

@@ -7,17 +7,25 @@ Every file is written atomically; ``manifest.json`` comes after, in the runner.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-from territoire_geo.recipes.runner import RunContext
+import geopandas as gpd
+import pandas as pd
+import pystac
 
-__all__ = ["write_all"]
+from territoire_geo._atomic import atomic_path, write_bytes
+from territoire_geo.imagery.bands import band_assets
+from territoire_geo.io import TYPEZONE_COLOURS, categorized_qml, graduated_qml, write_table_csv, write_vector
+from territoire_geo.present.report import FIGURES, REPORT, render_report
+from territoire_geo.recipes.context import RunContext
+from territoire_geo.recipes.territory import commune_inputs
+from territoire_geo.sources import redact_url
 
-CHANGE_COLOURS = {0: (235, 235, 235, 255), 1: (214, 96, 77, 255), 2: (77, 172, 38, 255),
-                  3: (178, 24, 43, 255), 4: (33, 102, 172, 255), 5: (244, 165, 130, 255), 255: (0, 0, 0, 0)}
+__all__ = ["SCORE_BREAKS", "write_all", "write_report"]
 
 
 def write_all(ctx: RunContext) -> dict[str, Path]:
@@ -35,27 +43,22 @@ def write_all(ctx: RunContext) -> dict[str, Path]:
     for name in ("zan", "crops", "greening", "scores", "scene"):
         for label, path in art.get(name, {}).items():
             if isinstance(path, Path) and label.startswith("out:"):
-                (ctx.run_dir / label[4:]).parent.mkdir(parents=True, exist_ok=True)
                 out[label[4:]] = _copy(path, ctx.run_dir / label[4:])
     _record_inputs(ctx)
     return out
 
 
 def _copy(source: Path, target: Path) -> Path:
-    tmp = target.with_name(target.name + ".part")
-    if source.is_dir():
-        shutil.copytree(source, tmp)
-    else:
-        shutil.copyfile(source, tmp)
-    tmp.replace(target)
+    with atomic_path(target) as tmp:
+        if source.is_dir():
+            shutil.copytree(source, tmp)
+        else:
+            shutil.copyfile(source, tmp)
     return target
 
 
 def _zoning(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
-    import geopandas as gpd
 
-    from territoire_geo._qgis import TYPEZONE_COLOURS, categorized_qml
-    from territoire_geo.io import write_vector
 
     out: dict[str, Path] = {}
     layers = {k: gpd.read_parquet(v) for k, v in art.items() if isinstance(v, Path) and v.suffix == ".parquet"
@@ -71,31 +74,25 @@ def _zoning(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
 
 
 def _change(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
-    import geopandas as gpd
 
-    from territoire_geo.io import write_table_csv, write_vector
 
     classes = _copy(art["classes"], ctx.run_dir / "changements_classes.tif")
     patches = gpd.read_parquet(art["patches"])
     gpkg = write_vector(patches, ctx.run_dir / "alertes_changement.gpkg", layer="alertes", overwrite=True)
     table = json.loads(Path(art["table"]).read_text(encoding="utf-8"))
-    import pandas as pd
 
     csv = write_table_csv(pd.DataFrame(table), ctx.run_dir / "changements_par_classe.csv", overwrite=True)
     return {"changements_classes.tif": classes, "alertes_changement.gpkg": gpkg,
             "changements_par_classe.csv": csv}
 
 
+#: Score classes of the QGIS style of ``unites_scores.gpkg`` (red to green).
 SCORE_BREAKS = [(0, 20, "215,48,39"), (20, 40, "252,141,89"), (40, 60, "254,224,139"), (60, 80, "145,207,96"),
                 (80, 100.001, "26,152,80")]
 
 
 def _scores(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
-    import geopandas as gpd
-    import pandas as pd
 
-    from territoire_geo._qgis import graduated_qml
-    from territoire_geo.io import write_table_csv, write_vector
 
     scored = gpd.read_parquet(art["scored"])
     out = {"unites_scores.gpkg": write_vector(scored, ctx.run_dir / "unites_scores.gpkg", layer="unites",
@@ -117,9 +114,7 @@ def write_report(ctx: RunContext, overrides: dict[str, Any] | None) -> list[Path
     ``overrides`` (for ``recipe rerun``: the original run's, so that a rerun
     reproduces the report byte for byte).
     """
-    import datetime as dt
 
-    from territoire_geo.report import FIGURES, REPORT, render_report
 
     lang = ctx.recipe.report.lang if ctx.recipe.report else "fr"
     manifest = json.loads(json.dumps(ctx.manifest.to_dict(), default=str))  # as it is written
@@ -128,24 +123,13 @@ def write_report(ctx: RunContext, overrides: dict[str, Any] | None) -> list[Path
                                   now=dt.datetime.fromisoformat(manifest["started"]))
     written = []
     for name, png in figures.items():
-        written.append(_write_bytes(ctx.run_dir / FIGURES / f"{Path(name).stem}.png", png))
-    written.append(_write_bytes(ctx.run_dir / REPORT, html.encode("utf-8")))
+        written.append(write_bytes(ctx.run_dir / FIGURES / f"{Path(name).stem}.png", png))
+    written.append(write_bytes(ctx.run_dir / REPORT, html.encode("utf-8")))
     return written
 
 
-def _write_bytes(path: Path, payload: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(payload)
-    tmp.replace(path)
-    return path
-
-
 def _record_items(ctx: RunContext, items_path: Path) -> None:
-    import pystac
 
-    from territoire_geo.bands import band_assets
-    from territoire_geo.sources._http import redact_url
 
     for item in pystac.ItemCollection.from_file(str(items_path)):
         assets = band_assets(item)
@@ -168,7 +152,6 @@ def _record_inputs(ctx: RunContext) -> None:
     if r.territory.aoi is not None:
         ctx.manifest.add_input("aoi", r.territory.aoi)
     if r.territory.from_communes:  # the cached geo.api.gouv.fr contours the area was made of
-        from territoire_geo.recipes.territory import commune_inputs
 
         for role, path in commune_inputs(r.territory):
             ctx.manifest.add_input(role, path)

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from territoire_geo.sources.profiles import get_profile
+
 __all__ = [
     "ChangeStep",
     "ImageryStep",
@@ -259,7 +261,6 @@ def _redact(data: Any, secrets: dict[str, str]) -> Any:
 
 
 def _looks_local(source: str) -> bool:
-    from territoire_geo.sources.profiles import get_profile
 
     return not (source.startswith(("http://", "https://", "dhus+", "/")) or get_profile(source)
                 or source == "cdse-odata")

@@ -9,16 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
+import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 
+from territoire_geo.analysis import zonal
+from territoire_geo.io import write_table_csv, write_vector
+from territoire_geo.planning import zan, zoning
+from territoire_geo.present.charts import crop_series_chart
 from territoire_geo.provenance import path_digest
-from territoire_geo.recipes.runner import RunContext
+from territoire_geo.recipes.context import RunContext, open_zarr
 
 __all__ = ["crops_key", "greening_key", "make_crops", "make_greening", "make_zan", "zan_key"]
 
 
 def _csv(frame: Any, path: Path) -> Path:
-    from territoire_geo.io import write_table_csv
 
     return write_table_csv(frame, path, overwrite=True)
 
@@ -32,16 +37,13 @@ def zan_key(ctx: RunContext) -> Any:
 
 def make_zan(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """New artificial surface by commune / zone type / year, share in A and N, AU consumption."""
-    import geopandas as gpd
 
-    from territoire_geo import zonal, zoning
-    from territoire_geo.io import write_vector
 
     r = ctx.recipe
     assert r.territory.plu is not None
     zset = zoning.read(r.territory.plu, crs=r.territory.crs)
     alerts = gpd.read_parquet(ctx.artefacts["change"]["patches"])
-    table, au_zones = zonal.artificialisation(alerts, zset)
+    table, au_zones = zan.artificialisation(alerts, zset)
     out = {"out:artificialisation.csv": _csv(table, folder / "artificialisation.csv"),
            "out:zones_au_consommation.gpkg": write_vector(au_zones, folder / "zones_au_consommation.gpkg",
                                                            layer="zones_au", overwrite=True)}
@@ -63,11 +65,7 @@ def crops_key(ctx: RunContext) -> Any:
 
 def make_crops(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """Mean NDVI per parcel and date, anomalies vs the same month a year before, a chart per crop."""
-    import geopandas as gpd
 
-    from territoire_geo import zonal
-    from territoire_geo._charts import crop_series_chart
-    from territoire_geo.recipes.steps import _open_zarr
 
     c = ctx.recipe.crops
     assert c is not None
@@ -77,7 +75,7 @@ def make_crops(ctx: RunContext, folder: Path) -> dict[str, Any]:
     parcels[c.id_column] = parcels[c.id_column].astype(str)
     inner = parcels.buffer(-c.inner_buffer_m)
     parcels["geometry"] = inner.where(~inner.is_empty & (inner.area > 0), parcels.geometry)  # tiny parcels kept whole
-    series = _open_zarr(ctx.artefacts["composites"]["ndvi_series"], crs)["ndvi"]
+    series = open_zarr(ctx.artefacts["composites"]["ndvi_series"], crs)["ndvi"]
     table = zonal.stats(series, parcels, ["mean", "coverage"], long=True, id_column=c.id_column, prefix="ndvi")
     table = _tidy_series(table, parcels, c.id_column, c.group_column)
     anomalies = flag_anomalies(table, c.anomaly_drop)
@@ -93,7 +91,6 @@ def make_crops(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
 
 def _tidy_series(table: Any, parcels: Any, id_column: str, group_column: str) -> Any:
-    import pandas as pd
 
     frame = pd.DataFrame(table.drop(columns="geometry", errors="ignore"))
     time_col = next(c for c in frame.columns if c not in (id_column, "ndvi_mean", "ndvi_coverage"))
@@ -110,7 +107,6 @@ def flag_anomalies(table: Any, drop: float) -> Any:
     ``anomaly`` is true where NDVI fell by more than ``drop``; months without a value a
     year earlier get no flag (``previous`` is NaN).
     """
-    import pandas as pd
 
     dates = pd.to_datetime(table["date"])
     keyed = table.assign(year=dates.dt.year, month=dates.dt.month)
@@ -133,11 +129,7 @@ def greening_key(ctx: RunContext) -> Any:
 
 def make_greening(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """Share of vegetated pixels per zone, before and after, and the NDVI series per zone type."""
-    import geopandas as gpd
 
-    from territoire_geo import zonal
-    from territoire_geo.io import write_vector
-    from territoire_geo.recipes.steps import _open_zarr
 
     g = ctx.recipe.greening
     assert g is not None
@@ -146,7 +138,7 @@ def make_greening(ctx: RunContext, folder: Path) -> dict[str, Any]:
     zones = zones[zones["TYPEZONE"].isin(g.typezones)].reset_index(drop=True)
     art = ctx.artefacts["composites"]
     for label in ("before", "after"):
-        ndvi = _open_zarr(art[label], crs)["ndvi"]
+        ndvi = open_zarr(art[label], crs)["ndvi"]
         vegetated = (ndvi >= g.vegetation_ndvi).astype("float32").where(ndvi.notnull())
         zones = zonal.stats(vegetated.rio.write_crs(crs), zones, ["mean"], prefix=f"veg_{label}")
         zones = zones.rename(columns={f"veg_{label}_mean": f"vegetation_share_{label}"})
@@ -171,15 +163,11 @@ def make_greening(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
 
 def _zone_type_series(ctx: RunContext, crs: str) -> Any:
-    import geopandas as gpd
-    import pandas as pd
 
-    from territoire_geo import zonal
-    from territoire_geo.recipes.steps import _open_zarr
 
     zones = gpd.read_parquet(ctx.artefacts["zoning"]["zone_urba"])
     types = zones.dissolve(by="TYPEZONE").reset_index()[["TYPEZONE", "geometry"]]
-    series = _open_zarr(ctx.artefacts["composites"]["ndvi_series"], crs)["ndvi"]
+    series = open_zarr(ctx.artefacts["composites"]["ndvi_series"], crs)["ndvi"]
     table = pd.DataFrame(zonal.stats(series, types, ["mean"], long=True, id_column="TYPEZONE", prefix="ndvi")
                          .drop(columns="geometry", errors="ignore"))
     time_col = next(c for c in table.columns if c not in ("TYPEZONE", "ndvi_mean"))

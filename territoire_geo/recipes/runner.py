@@ -1,4 +1,4 @@
-"""Run a recipe: an explicit registry of steps, each cached by the hash of its inputs.
+"""Run a recipe: the steps of the registry in order, each cached by the hash of its inputs.
 
 Each step computes a key from its parameters, the keys of the steps it reads and the
 checksums of its input files; its artefacts live in ``<run>/.cache/<step>-<key>/``
@@ -11,82 +11,36 @@ from __future__ import annotations
 
 import errno
 import functools
+import hashlib
+import json
 import logging
-import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from territoire_geo._atomic import write_text
+from territoire_geo._version import __version__
 from territoire_geo.cancel import check as check_cancelled
+from territoire_geo.config import dask_client
 from territoire_geo.errors import ExportError, TerritoireError
-from territoire_geo.provenance import MANIFEST, Manifest
+from territoire_geo.provenance import MANIFEST, Manifest, hash_inputs, now
+from territoire_geo.recipes import deliverables
+from territoire_geo.recipes.checks import check_paths
+from territoire_geo.recipes.context import Progress, RunContext, RunResult, Step
 from territoire_geo.recipes.models import Recipe
+from territoire_geo.recipes.registry import steps_for
 
-__all__ = ["RunContext", "RunResult", "Step", "check_paths", "input_paths", "plan", "run"]
+__all__ = ["code_digest", "plan", "run"]
 
 log = logging.getLogger(__name__)
-Progress = Callable[..., None]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step of the registry."""
-
-    name: str
-    needs: tuple[str, ...]
-    func: Callable[[RunContext, Path], dict[str, Any]]
-    key: Callable[[RunContext], Any]
-    enabled: Callable[[Recipe], bool]
-    label: str
-
-
-@dataclass
-class RunContext:
-    """State shared by the steps of one run."""
-
-    recipe: Recipe
-    run_dir: Path
-    cache_dir: Path
-    manifest: Manifest
-    progress: Progress | None = None
-    keys: dict[str, str] = field(default_factory=dict)
-    artefacts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    deliverables: list[Path] = field(default_factory=list)
-    cached: list[str] = field(default_factory=list)
-    computed: list[str] = field(default_factory=list)
-    stamp: str = ""  # ISO time documents show as their date: the run's start, or the original run's
-
-    def say(self, event: str, **info: Any) -> None:
-        """Report progress to the caller (CLI progress display, notebook…)."""
-        if self.progress:
-            self.progress(event, **info)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What :func:`run` did."""
-
-    run_dir: Path
-    outputs: dict[str, Path]
-    cached_steps: tuple[str, ...]
-    computed_steps: tuple[str, ...]
-    seconds: float
-    summary: dict[str, Any]
-
-
-def _registry() -> list[Step]:
-    from territoire_geo.recipes import steps
-
-    return steps.STEPS
 
 
 def plan(recipe: Recipe) -> list[Step]:
     """The steps a recipe will run, in order (for ``--dry-run``)."""
-    return [s for s in _registry() if s.enabled(recipe)]
+    return steps_for(recipe)
 
 
 def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None, overwrite: bool = False,
@@ -118,7 +72,6 @@ def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None
     ExportError
         If the run folder holds a finished run and ``overwrite`` is false.
     """
-    from territoire_geo.config import dask_client
 
     started = time.perf_counter()
     check_paths(recipe)
@@ -139,46 +92,6 @@ def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None
     ctx.say("done", run_dir=str(run_dir))
     return RunResult(run_dir, outputs, tuple(ctx.cached), tuple(ctx.computed), time.perf_counter() - started,
                      _summary(ctx))
-
-
-def input_paths(recipe: Recipe) -> list[Path]:
-    """Every file or folder a recipe reads (territory, layers, criteria, project, parcels, local imagery)."""
-    t = recipe.territory
-    paths = [t.plu, t.aoi, t.dem, t.parcels, *(s.path for s in recipe.layers)]
-    if recipe.scoring is not None and isinstance(recipe.scoring.criteria, Path):
-        paths.append(recipe.scoring.criteria)
-    paths += [recipe.scene.project if recipe.scene else None, recipe.crops.parcels if recipe.crops else None,
-              recipe.site_finder.destinations if recipe.site_finder else None]
-    if recipe.imagery is not None and Path(recipe.imagery.source).exists():
-        paths.append(Path(recipe.imagery.source))
-    return [p for p in paths if p is not None]
-
-
-def check_paths(recipe: Recipe) -> None:
-    """Refuse an output folder that is, contains or lies inside an input (it would be read, or deleted).
-
-    Raises
-    ------
-    RecipeError
-        Naming the output and the input.
-    """
-    from territoire_geo.errors import RecipeError
-
-    out = _real(recipe.output)
-    for path in input_paths(recipe):
-        real = _real(path)
-        relation = ("is" if out == real else "is inside" if out.is_relative_to(real)
-                    else "contains" if real.is_relative_to(out) else None)
-        if relation:
-            raise RecipeError(f"output {recipe.output} {relation} the input {path}; choose an output folder "
-                              "outside the inputs (a rerun with --overwrite would delete them)")
-
-
-def _real(path: Path) -> Path:
-    try:
-        return Path(path).resolve()
-    except (RuntimeError, OSError):  # a symbolic-link loop: compare as written
-        return Path(os.path.abspath(path))
 
 
 @contextmanager
@@ -217,7 +130,6 @@ def _public_recipe(recipe: Recipe) -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
     """SHA-256 of the package's source and data files: a code change invalidates every cached step."""
-    import hashlib
 
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
@@ -230,8 +142,6 @@ def code_digest() -> str:
 
 
 def _run_step(ctx: RunContext, step: Step, index: int, total: int) -> None:
-    from territoire_geo import __version__
-    from territoire_geo.provenance import hash_inputs
 
     check_cancelled()  # an interrupt a library swallowed during the previous step stops the run here
     ctx.say("step", name=step.name, label=step.label, index=index, total=total)
@@ -270,31 +180,25 @@ def _clear_stale(cache_dir: Path, name: str, keep: Path) -> None:
 
 
 def _write_done(done: Path, result: dict[str, Any], folder: Path) -> None:
-    import json
 
     body = {k: (f"@{Path(v).relative_to(folder).as_posix()}" if isinstance(v, Path) else v)
             for k, v in result.items()}
-    tmp = done.with_suffix(".part")
-    tmp.write_text(json.dumps(body, default=str), encoding="utf-8")
-    tmp.replace(done)
+    write_text(done, json.dumps(body, default=str))  # the step's folder counts only once this exists
 
 
 def _read_done(done: Path, folder: Path) -> dict[str, Any]:
-    import json
 
     body = json.loads(done.read_text(encoding="utf-8"))
     return {k: (folder / v[1:] if isinstance(v, str) and v.startswith("@") else v) for k, v in body.items()}
 
 
 def _finish(ctx: RunContext, report_overrides: dict[str, Any] | None) -> dict[str, Path]:
-    from territoire_geo.provenance import _now
-    from territoire_geo.recipes import deliverables, steps
 
-    outputs = steps.write_deliverables(ctx)
+    outputs = deliverables.write_all(ctx)
     ctx.manifest.add_outputs(ctx.run_dir, outputs.values())
     if ctx.recipe.report is not None and ctx.recipe.report.enabled:
         check_cancelled()
-        ctx.manifest.finished = _now()  # the report reads the manifest from memory: none on disk before it
+        ctx.manifest.finished = now()  # the report reads the manifest from memory: none on disk before it
         written = deliverables.write_report(ctx, report_overrides)
         outputs["rapport.html"] = written[-1]
         ctx.manifest.add_outputs(ctx.run_dir, written)

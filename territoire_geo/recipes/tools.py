@@ -1,4 +1,4 @@
-"""Recipe tools behind the CLI: run a file, write a starter recipe, rerun from a manifest."""
+"""Recipe tools behind the CLI: run a file or the demo, plan a run, write a starter recipe, rerun from a manifest."""
 
 from __future__ import annotations
 
@@ -8,12 +8,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from territoire_geo.errors import ConfigError, DataError, ExportError
-from territoire_geo.provenance import MANIFEST, read_manifest
-from territoire_geo.recipes.loader import load_recipe, parse_recipe
-from territoire_geo.recipes.runner import Progress, RunResult, run
+import geopandas as gpd
 
-__all__ = ["TEMPLATES", "RerunReport", "dry_run", "init_recipe", "rerun", "run_file", "template_path"]
+from territoire_geo._atomic import ensure_new, write_text
+from territoire_geo._types import normalize_date_range
+from territoire_geo.checksums import sha256_file
+from territoire_geo.errors import ConfigError, DataError
+from territoire_geo.imagery import plan_load
+from territoire_geo.planning import zoning
+from territoire_geo.provenance import MANIFEST, read_manifest
+from territoire_geo.recipes.context import Progress, RunResult
+from territoire_geo.recipes.imagery_steps import bands_for
+from territoire_geo.recipes.loader import load_recipe, parse_recipe
+from territoire_geo.recipes.runner import plan, run
+from territoire_geo.recipes.territory import communes_frame
+from territoire_geo.sources import search
+
+__all__ = ["TEMPLATES", "RerunReport", "demo", "dry_run", "init_recipe", "rerun", "run_file", "template_path"]
 
 _SHIPPED = Path(__file__).resolve().parents[2] / "recipes"
 _PACKAGED = Path(__file__).resolve().parents[1] / "data" / "recipes"
@@ -46,7 +57,6 @@ def run_file(path: str | os.PathLike[str], *, overwrite: bool = False, scheduler
 
 def dry_run(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The plan of a recipe: steps, scenes found, expected outputs and pixels — nothing written."""
-    from territoire_geo.recipes.runner import plan
 
     recipe = load_recipe(path)
     info: dict[str, Any] = {"recipe": recipe.name, "output": str(recipe.output),
@@ -57,18 +67,8 @@ def dry_run(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _imagery_plan(recipe: Any) -> dict[str, Any]:
-    import geopandas as gpd
-
-    from territoire_geo import zoning
-    from territoire_geo._types import normalize_date_range
-    from territoire_geo.load import plan_load
-    from territoire_geo.recipes.steps import _bands_for
-    from territoire_geo.sources import search
-
     t = recipe.territory
     if t.from_communes:
-        from territoire_geo.recipes.territory import communes_frame
-
         area = communes_frame(t)
     else:
         area = gpd.read_file(t.aoi) if t.aoi else zoning.read(t.plu, crs=t.crs).zones
@@ -77,11 +77,29 @@ def _imagery_plan(recipe: Any) -> dict[str, Any]:
                    collections=recipe.imagery.collections, max_cloud=recipe.imagery.max_cloud)
     if not items:
         return {"items_found": 0}
-    load_plan = plan_load(items, bands=_bands_for(recipe), aoi=area, crs=t.crs, resolution=t.resolution,
+    load_plan = plan_load(items, bands=bands_for(recipe), aoi=area, crs=t.crs, resolution=t.resolution,
                           mask=recipe.imagery.mask)
     summary = load_plan.describe()
     return {"items_found": len(items), "grid": summary["shape"], "bands": summary["bands"],
             "estimated_pixels": summary["pixels"], "items": [i.id for i in items]}
+
+
+def demo(samples: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, overwrite: bool = False,
+         progress: Progress | None = None) -> RunResult:
+    """Run the shipped ``reserve-fonciere`` recipe on the sample territory (offline).
+
+    The recipe's paths (``../data_samples/…``) are resolved against ``samples``, so the
+    demo works from a clone or from an installed package given the samples folder.
+
+    Returns
+    -------
+    RunResult
+    """
+    source = template_path("reserve-fonciere")
+    text = source.read_text(encoding="utf-8")
+    recipe = parse_recipe(text, name=str(source)).resolved(Path(samples).resolve().parent / "recipes")
+    recipe = recipe.model_copy(update={"output": Path(out_dir).resolve()})
+    return run(recipe, recipe_text=text, recipe_file=str(source), overwrite=overwrite, progress=progress)
 
 
 def init_recipe(template: str, target: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -95,15 +113,8 @@ def init_recipe(template: str, target: str | os.PathLike[str], *, overwrite: boo
         ``target`` exists and ``overwrite`` is false.
     """
     source = template_path(template)
-    out = Path(target)
-    if out.exists() and not overwrite:
-        raise ExportError(f"{out} already exists; pass --overwrite to replace it")
-    text = source.read_text(encoding="utf-8")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    out = ensure_new(target, overwrite=overwrite)
+    return write_text(out, source.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,6 @@ def rerun(run_dir: str | os.PathLike[str], *, output: str | os.PathLike[str] | N
     The recipe text recorded in the manifest is run again (paths relative to the
     original recipe file) into ``output`` (``<run>-rerun`` by default).
     """
-    from territoire_geo.checksums import sha256_file
 
     original = Path(run_dir)
     manifest = read_manifest(original)

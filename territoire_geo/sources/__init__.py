@@ -1,129 +1,34 @@
-"""Imagery sources: the only place territoire_geo talks to the network.
+"""Imagery and open-data sources: the only place territoire_geo talks to the network.
 
 :func:`search` accepts a STAC API URL, a named profile (``earth-search``,
-``planetary-computer``, ``cdse``) or a path to a static catalog, and returns
-``pystac.Item`` objects ordered by datetime.
+``planetary-computer``, ``cdse``), a DHuS or OData hub, or a path to a static
+catalog, and returns ``pystac.Item`` objects ordered by datetime;
+:func:`resolve_aoi` turns any area form, communes named by code included, into an
+AOI. Downloads (:mod:`~territoire_geo.sources.download`), SAFE products
+(:mod:`~territoire_geo.sources.safe`), PLU from the Géoportail de l'Urbanisme
+(:mod:`~territoire_geo.sources.gpu`) and commune contours
+(:mod:`~territoire_geo.sources.communes`) have their own modules.
 """
 
-from __future__ import annotations
-
-import logging
-import os
-from collections.abc import Sequence
-from pathlib import Path
-
-import pystac
-
-from territoire_geo._types import AOILike, DateRangeLike, normalize_aoi, normalize_date_range
-from territoire_geo.config import Settings
-from territoire_geo.errors import ConfigError
-from territoire_geo.sources._base import ImagerySource, SearchQuery, Signer, sort_items
-from territoire_geo.sources.profiles import PROFILES, get_profile
+from territoire_geo.sources._base import ImagerySource, SearchQuery, Signer, item_time, sort_items
+from territoire_geo.sources._http import HttpClient, RetryPolicy, redact_url
+from territoire_geo.sources._search import open_source, resolve_aoi, search
+from territoire_geo.sources.profiles import PROFILES
 from territoire_geo.sources.stac import StacApiSource, StaticCatalogSource
 
 __all__ = [
-    "PROFILES",
+    "HttpClient",
     "ImagerySource",
+    "PROFILES",
+    "RetryPolicy",
     "SearchQuery",
     "Signer",
     "StacApiSource",
     "StaticCatalogSource",
+    "item_time",
     "open_source",
+    "redact_url",
+    "resolve_aoi",
     "search",
     "sort_items",
 ]
-
-log = logging.getLogger(__name__)
-
-
-def open_source(source: str | os.PathLike[str] | ImagerySource, *,
-                settings: Settings | None = None) -> ImagerySource:
-    """Turn a URL, profile name, path or source object into an :class:`ImagerySource`.
-
-    Raises
-    ------
-    ConfigError
-        If ``source`` is none of these.
-    """
-    if isinstance(source, ImagerySource) and not isinstance(source, (str, os.PathLike)):
-        return source
-    text = os.fspath(source)
-    profile = get_profile(text)
-    if profile is not None:
-        return StacApiSource(profile.url, settings=settings, name=profile.name)
-    if text.startswith(("http://", "https://")):
-        return StacApiSource(text, settings=settings)
-    if text.startswith("dhus+"):
-        from territoire_geo.sources.dhus import DhusSource
-
-        return DhusSource(text.removeprefix("dhus+"), settings=settings)
-    if text.lower() == "cdse-odata":
-        from territoire_geo.sources.cdse import CdseODataSource
-
-        return CdseODataSource(settings=settings)
-    path = Path(text).expanduser()
-    if path.exists():
-        return StaticCatalogSource(path)
-    raise ConfigError(
-        f"source {text!r} is not a URL, a profile ({', '.join(PROFILES)}) or an existing catalog path"
-    )
-
-
-def search(
-    aoi: AOILike,
-    period: DateRangeLike,
-    *,
-    source: str | os.PathLike[str] | ImagerySource,
-    collections: Sequence[str] | str | None = None,
-    max_cloud: float | None = None,
-    limit: int | None = None,
-    settings: Settings | None = None,
-) -> list[pystac.Item]:
-    """Find imagery (or DEM) items over an area and a period.
-
-    Parameters
-    ----------
-    aoi
-        A bbox in lon/lat, a shapely geometry (lon/lat), a GeoJSON mapping, a
-        vector file path or a GeoDataFrame (reprojected as needed).
-    period
-        ``"2021"``, ``"2021-06"``, ``"2021-01-01/2022-06-30"`` or a pair.
-    source
-        STAC API URL, profile name, or path to a static catalog.
-    collections
-        Collection ids; the profile's Sentinel-2 L2A collection when a
-        profile is named and none is given.
-    max_cloud
-        Maximum ``eo:cloud_cover`` in percent (items without it are kept).
-    limit
-        At most this many items (after filtering).
-
-    Returns
-    -------
-    list of pystac.Item
-        Ordered by datetime. Hrefs are as the provider gives them (unsigned).
-
-    Raises
-    ------
-    ConfigError
-        On a bad AOI, period, source or cloud threshold.
-    SourceError
-        If the source fails (after retries for transient failures).
-
-    Examples
-    --------
-    >>> items = search((4.33, 43.97, 4.40, 44.03), "2022",
-    ...                source="data_samples/stac", max_cloud=20)  # doctest: +SKIP
-    """
-    if max_cloud is not None and not 0 <= max_cloud <= 100:
-        raise ConfigError(f"max_cloud={max_cloud} must be between 0 and 100 (percent)")
-    if limit is not None and limit < 1:
-        raise ConfigError(f"limit={limit} must be at least 1")
-    wanted = (collections,) if isinstance(collections, str) else tuple(collections or ())
-    profile = get_profile(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else None
-    if not wanted and profile is not None:
-        wanted = (profile.s2_collection,)
-    query = SearchQuery(normalize_aoi(aoi), normalize_date_range(period), wanted, max_cloud, limit)
-    found = open_source(source, settings=settings).search(query)
-    log.info("%d item(s) found", len(found))
-    return found

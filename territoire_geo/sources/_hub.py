@@ -4,7 +4,7 @@ Hub products are whole SAFE archives, not per-band COGs: an item made here
 carries one ``product`` asset (the zip) and the Sentinel-2 facts that can be
 read from the product name (platform, tile, processing baseline). To read
 pixels, download the product and describe it with
-:func:`territoire_geo.safe.safe_to_item`, whose item :func:`territoire_geo.load.load` reads.
+:func:`territoire_geo.sources.safe.safe_to_item`, whose item :func:`territoire_geo.load.load` reads.
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ def netrc_credentials(url: str) -> tuple[str, str] | None:
 def keyring_credentials(url: str, user: str | None = None) -> tuple[str, str] | None:
     """(login, password) from the system keyring (optional ``keyring`` package), service ``territoire_geo``."""
     try:
-        import keyring
-        from keyring.errors import KeyringError
+        import keyring  # optional extra [keyring]
+        from keyring.errors import KeyringError  # optional extra [keyring]
     except ImportError:
         return None
     host = urlsplit(url).hostname or url

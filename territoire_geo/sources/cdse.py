@@ -355,7 +355,7 @@ def pick_checksum(entries: Sequence[Mapping[str, Any]]) -> str | None:
 
 def _has_blake3() -> bool:
     try:
-        import blake3  # noqa: F401
+        import blake3  # noqa: F401  (optional: BLAKE3 checksums of CDSE products)
     except ImportError:
         return False
     return True

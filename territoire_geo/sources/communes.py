@@ -46,7 +46,6 @@ touches the network, so a second run works offline and gives identical files
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -59,6 +58,8 @@ import geopandas as gpd
 import shapely
 from shapely.geometry import shape
 
+from territoire_geo._atomic import write_bytes
+from territoire_geo._types import AOI, normalize_aoi
 from territoire_geo.config import Settings
 from territoire_geo.errors import (
     ConfigError,
@@ -76,6 +77,7 @@ __all__ = [
     "boundary_files",
     "check_insee",
     "check_siren",
+    "commune_aoi",
     "commune_boundaries",
     "communes_area",
     "parse_area_spec",
@@ -150,6 +152,26 @@ def parse_area_spec(text: str) -> tuple[list[str], str | None] | None:
     if len(parts) != 1:
         raise ConfigError(f"{text!r}: give one EPCI (epci:200066918), or list communes with insee:")
     return [], check_siren(parts[0])
+
+
+def commune_aoi(text: str, *, settings: Settings | None = None) -> AOI:
+    """The union of the communes an ``insee:…``/``epci:…`` string names, as an AOI in EPSG:4326.
+
+    Raises
+    ------
+    ConfigError
+        If ``text`` is not of that form or a code is malformed.
+    NoDataFoundError
+        An unknown code.
+    SourceUnavailableError
+        The API is unreachable and a contour is not cached.
+    """
+    spec = parse_area_spec(text)
+    if spec is None:
+        raise ConfigError(f"{text!r} is not understood; write insee:30014, insee:30014,30028 or epci:200066918")
+    codes, epci = spec
+    frame = commune_boundaries(codes, epci=epci, settings=settings or Settings.from_env())
+    return normalize_aoi(communes_area(frame).geometry.iloc[0])
 
 
 # ------------------------------------------------------------------ cache and network (I/O)
@@ -301,17 +323,11 @@ def _unknown(label: str) -> str:
 
 
 def _write_atomic(target: Path, body: bytes) -> None:
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.part")
+    """Cache ``body`` (several processes may fetch the same code at once: each writes its own temporary)."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(body)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise ExportError(f"cannot write the boundary cache {target}: {exc.strerror or exc}; "
-                          "set TERRITOIRE_CACHE_DIR to a writable folder") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        write_bytes(target, body, private=True)
+    except ExportError as exc:
+        raise ExportError(f"{exc} (the boundary cache); set TERRITOIRE_CACHE_DIR to a writable folder") from exc
 
 
 # ------------------------------------------------------------------ answers (pure)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -24,9 +23,10 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from territoire_geo._file_integrity import check_file
+from territoire_geo._atomic import commit, export_error, temp_path
 from territoire_geo.checksums import file_digest, parse_multihash
 from territoire_geo.errors import ChecksumError, DataError, ExportError, SourceError, SourceUnavailableError
+from territoire_geo.sources._file_integrity import check_file
 from territoire_geo.sources._http import HttpClient, redact_url
 
 __all__ = ["DownloadResult", "download"]
@@ -86,7 +86,7 @@ def download(url: str, target: Path, *, http: HttpClient, checksum: str | None =
     if target.exists() and _intact(target, checksum, size):
         return DownloadResult(target, 0, True, False, None)
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
+    part = temp_path(target)  # kept between runs: the next one resumes it
     try:
         if url.startswith(("http://", "https://")):
             moved, resumed = _http_download(url, part, http, progress, max_resumes or http.policy.retries + 2,
@@ -95,15 +95,14 @@ def download(url: str, target: Path, *, http: HttpClient, checksum: str | None =
             moved, resumed = _copy_local(url, part), False
         _verify_size(part, size, url)
         verified = _verify(part, checksum, url)
-        os.replace(part, target)
+        commit(part, target)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             part.unlink(missing_ok=True)
             _meta(part).unlink(missing_ok=True)
-            raise ExportError(f"disk full while writing {target}; free space and run again") from exc
         if isinstance(exc, (SourceError, ExportError)):
             raise
-        raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise export_error(target, exc) from exc
     _meta(part).unlink(missing_ok=True)
     return DownloadResult(target, moved, False, resumed, verified)
 

@@ -1,11 +1,12 @@
 """Géoportail de l'Urbanisme (GPU) through IGN's API Carto: PLU/PLUi zoning by commune, partition or area.
 
-:func:`fetch_zoning` finds the planning document of a commune (``municipality?insee=``,
-then ``document?partition=`` or ``document?geom=``), downloads every requested layer
-page by page (``_start``/``_limit=1000``, the page size the server enforces) and hands
-the features to :func:`territoire_geo.zoning.read`, so the result is a
-:class:`~territoire_geo.zoning.ZoningSet` with upper-case CNIG fields, string codes
-and Lambert-93 geometries, exactly like a GPU archive read from disk.
+:func:`fetch_tables` finds the planning document of a commune (``municipality?insee=``,
+then ``document?partition=`` or ``document?geom=``) and downloads every requested layer
+page by page (``_start``/``_limit=1000``, the page size the server enforces), as the API
+spells it, one frame per CNIG table. :func:`territoire_geo.workflows.fetch_zoning` hands
+them to :func:`territoire_geo.planning.zoning.read`, so that a PLU fetched from the GPU
+is a :class:`~territoire_geo.planning.zoning.ZoningSet` with upper-case CNIG fields,
+string codes and Lambert-93 geometries, exactly like a GPU archive read from disk.
 
 API Carto answers lower-case GeoJSON in EPSG:4326 whose keys drift between versions:
 properties are parsed by name and missing or extra keys are tolerated. All HTTP goes
@@ -19,8 +20,8 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -34,10 +35,7 @@ from territoire_geo.config import Settings
 from territoire_geo.errors import ConfigError, NoDataFoundError, SourceError, SourceUnavailableError
 from territoire_geo.sources._http import HttpClient, redact_url
 
-if TYPE_CHECKING:
-    from territoire_geo.zoning import ZoningSet
-
-__all__ = ["DEFAULT_BASE_URL", "LAYERS", "PAGE_SIZE", "fetch_features", "fetch_zoning", "find_partition"]
+__all__ = ["DEFAULT_BASE_URL", "LAYERS", "PAGE_SIZE", "GpuTables", "fetch_features", "fetch_tables", "find_partition"]
 
 log = logging.getLogger(__name__)
 
@@ -405,7 +403,7 @@ def fetch_features(
         Exactly one: a GPU partition (``DU_30014``) or an area (anything
         :func:`~territoire_geo.normalize_aoi` accepts).
     base_url, settings, progress
-        As for :func:`fetch_zoning`.
+        As for :func:`fetch_tables`.
 
     Returns
     -------
@@ -423,7 +421,19 @@ def fetch_features(
     return _frame(features, api.crs)
 
 
-def fetch_zoning(
+@dataclass(frozen=True)
+class GpuTables:
+    """What :func:`fetch_tables` brought back: one frame per CNIG table, and where from."""
+
+    #: ``{"ZONE_URBA": GeoDataFrame, …, "DOC_URBA": DataFrame}`` as the API spells them (EPSG:4326).
+    tables: dict[str, pd.DataFrame]
+    #: ``API Carto GPU DU_30014 (https://apicarto.ign.fr/api/gpu)``.
+    source: str
+    #: One line per request made (partition found, features per endpoint).
+    notes: list[str]
+
+
+def fetch_tables(
     *,
     insee: str | int | None = None,
     partition: str | None = None,
@@ -432,8 +442,8 @@ def fetch_zoning(
     base_url: str = DEFAULT_BASE_URL,
     settings: Settings | None = None,
     progress: Progress | None = None,
-) -> ZoningSet:
-    """Fetch a PLU/PLUi from the Géoportail de l'Urbanisme (API Carto) as a normalised ZoningSet.
+) -> GpuTables:
+    """Fetch the layers of a PLU/PLUi from the Géoportail de l'Urbanisme (API Carto).
 
     Parameters
     ----------
@@ -458,9 +468,10 @@ def fetch_zoning(
 
     Returns
     -------
-    ZoningSet
-        Layers with upper-case CNIG fields and string codes, in EPSG:2154;
-        ``cnig_version == "apicarto"``; ``repairs`` starts with what was fetched.
+    GpuTables
+        Raw frames per CNIG table (empty layers left out), the source label and
+        what was fetched; :func:`territoire_geo.workflows.fetch_zoning` normalises
+        them into a ZoningSet.
 
     Raises
     ------
@@ -475,8 +486,8 @@ def fetch_zoning(
 
     Examples
     --------
-    >>> plu = fetch_zoning(insee="30014")  # doctest: +SKIP
-    >>> plu.zones.groupby("TYPEZONE").size()  # doctest: +SKIP
+    >>> fetched = fetch_tables(insee="30014")  # doctest: +SKIP
+    >>> fetched.tables["ZONE_URBA"].shape  # doctest: +SKIP
     """
     _check_choice(insee, partition, aoi)
     wanted = _check_layers(layers)
@@ -490,7 +501,7 @@ def fetch_zoning(
         raw, label = _fetch_raw(api, wanted, insee, partition, geom, notes)
     if "ZONE_URBA" not in raw:
         raise NoDataFoundError(_no_zone_message(label, raw))
-    return _to_zoning(raw, api, notes, label)
+    return _tables(raw, api, notes, label)
 
 
 def _fetch_raw(
@@ -529,14 +540,10 @@ def _no_zone_message(label: str, raw: Mapping[str, Any]) -> str:
     )
 
 
-def _to_zoning(raw: Mapping[str, list[dict[str, Any]]], api: _Api, notes: list[str], label: str) -> ZoningSet:
-    """Normalise the fetched features with :func:`territoire_geo.zoning.read`."""
-    from territoire_geo import zoning
-
+def _tables(raw: Mapping[str, list[dict[str, Any]]], api: _Api, notes: list[str], label: str) -> GpuTables:
+    """The fetched features as frames per CNIG table (DOC_URBA without geometry)."""
     frames = {
         table: _doc_frame(features, api.crs) if table == "DOC_URBA" else _frame(features, api.crs)
         for table, features in raw.items()
     }
-    result = zoning.read(frames)
-    source = f"API Carto GPU {label} ({api.base_url})"
-    return replace(result, source=source, repairs=[*notes, *result.repairs])
+    return GpuTables(frames, f"API Carto GPU {label} ({api.base_url})", notes)

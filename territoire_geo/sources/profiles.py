@@ -2,7 +2,7 @@
 
 A profile gives the API URL, the default Sentinel-2 L2A collection, the DEM
 collection, and whether hrefs need signing before they can be read. Band
-keys and scale/offset rules are handled per item in :mod:`territoire_geo.bands`.
+keys and scale/offset rules are handled per item in :mod:`territoire_geo.imagery.bands`.
 """
 
 from __future__ import annotations

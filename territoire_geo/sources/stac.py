@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -148,7 +149,6 @@ class StaticCatalogSource:
 
 
 def _is_feature_collection(path: Path) -> bool:
-    import json
 
     with path.open("rb") as handle:
         head = handle.read(4096)

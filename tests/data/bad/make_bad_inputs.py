@@ -18,7 +18,7 @@ import numpy as np
 import pystac
 from affine import Affine
 
-from territoire_geo._cog import write_cog
+from territoire_geo.io import write_cog
 from territoire_geo.testing import make_s2_item
 
 HERE = Path(__file__).resolve().parent
