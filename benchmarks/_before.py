@@ -7,9 +7,9 @@ current variant, so that one run of the suite gives both figures:
 - ``territoire_geo.analysis.expr``: the evaluator allocated a new array for every operator, the
   safe division filled a NaN array first, and ``inf`` was replaced through ``np.where``
   (one more block-sized array);
-- ``territoire_geo.analysis``: the numba loop sorted and took ``np.median`` (a copy and a
+- ``territoire_geo.analysis._trend``: the numba loop sorted and took ``np.median`` (a copy and a
   sort) for every pixel;
-- ``territoire_geo.load``: DN -> reflectance was ``astype * scale + offset`` then
+- ``territoire_geo.imagery._load``: DN -> reflectance was ``astype * scale + offset`` then
   ``where(raw != nodata)``, four block-sized arrays per chunk (the old xarray expression,
   fused by dask into one task, allocated the same temporaries as :func:`_reflectance_block`).
 """
@@ -155,5 +155,5 @@ def read_ours_before(params: Mapping[str, Any]) -> Run:
 
     from benchmarks._pipeline import read_ours
 
-    importlib.import_module("territoire_geo.load")._reflectance_block = _reflectance_block
+    importlib.import_module("territoire_geo.imagery._load")._reflectance_block = _reflectance_block
     return read_ours(params)

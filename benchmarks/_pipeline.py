@@ -6,12 +6,12 @@ The tile (``benchmarks/_work/tile-<size>-s<seed>/``, generated once, fixed seed)
 (DEFLATE, 512² blocks, overviews). The land is 16-pixel blocks of vegetation, bare soil,
 built-up land and water; about one 8–30 px rectangle per 40,000 px turns from vegetation to
 built-up land (or bare soil to vegetation) between the periods; each date has 0–3 round
-clouds (SCL 9). A Range-capable server (:class:`territoire_geo.testing.RangeHTTPServer`)
+clouds (SCL 9). A Range-capable server (``tests/_servers.py``, the test suite's own)
 serves the folder from a *separate* process, so that it does not compete for the reader's GIL.
 
 Pipeline (one timed run), as ``workflows.detect_change`` does it: ``load`` (mask on, Lambert-93 at 10 m, so reprojected) →
 ``indices.compute`` (NDVI, NDBI, MNDWI) → two-period median ``composite`` → ``classify``,
-computed with both NDVI composites window by window (``_windows.compute_windows``) →
+computed with both NDVI composites window by window (``io.compute_windows``) →
 ``patches`` (MMU 1,000 m²) →
 ``zonal.stats`` (mean, count of the after-NDVI) on 2,000 Voronoi zones.
 """
@@ -33,6 +33,8 @@ import numpy as np
 
 from benchmarks._harness import WORK, Run
 
+#: The test suite's folder: its loopback servers (``_servers.py``) are not part of the package.
+TESTS = Path(__file__).resolve().parents[1] / "tests"
 EPSG = 32631
 X0, Y0 = 570_000.0, 4_860_000.0
 RES = 10.0
@@ -127,9 +129,9 @@ def items_over_http(root: Path, url: str) -> list[Any]:
 
 def serve(root: Path) -> str:
     """Start a Range HTTP server on ``root`` in another process (stopped at exit); return its URL."""
-    code = ("import sys\nfrom territoire_geo.testing import RangeHTTPServer\n"
+    code = ("import sys\nsys.path.insert(0, sys.argv[2])\nfrom _servers import RangeHTTPServer\n"
             "server = RangeHTTPServer(sys.argv[1]).__enter__()\nprint(server.url, flush=True)\nsys.stdin.read()\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(root)], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", code, str(root), str(TESTS)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().strip() if proc.stdout else ""
     atexit.register(_stop, proc)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,11 +285,16 @@ def test_faces_only_hand_names_on() -> None:
         assert [t.id for n in assigns for t in n.targets] == ["__all__"], module
 
 
+def _isort_order(name: str) -> tuple[int, str]:
+    """Constants, then classes, then functions and modules (ruff's RUF022 order)."""
+    return (0 if name.isupper() else 1 if name[:1].isupper() else 2, name)
+
+
 def test_public_api_of_each_subpackage_is_sorted_and_as_listed() -> None:
     for package, expected in PUBLIC.items():
         face = __import__(package, fromlist=["__all__"])
-        assert list(face.__all__) == sorted(face.__all__), f"{package}.__all__ is not sorted"
-        assert list(face.__all__) == sorted(expected), f"{package}: {sorted(set(face.__all__) ^ set(expected))}"
+        assert list(face.__all__) == sorted(face.__all__, key=_isort_order), f"{package}.__all__ is not sorted"
+        assert sorted(face.__all__) == sorted(expected), f"{package}: {sorted(set(face.__all__) ^ set(expected))}"
         for name in face.__all__:
             assert getattr(face, name) is not None, f"{package}.{name}"
 
@@ -375,3 +381,65 @@ def test_the_rename_check_catches_hand_written_renames(tmp_path: Path) -> None:
                or (c.func.attr in ("replace", "rename") and len(c.args) == 1 and not c.keywords
                    and not isinstance(c.args[0], (ast.Constant, ast.Dict)) and _looks_like_a_path(c.args[0]))]
     assert flagged == ["os.replace(a, b)", "tmp.replace(target)"]
+
+
+# ------------------------------------------------------------------ the same, watched at run time
+
+_RENAMERS: list[tuple[str, str]] = []
+_WATCHING: list[bool] = []
+
+
+def _audit(event: str, args: tuple) -> None:
+    """Record who renames files while a test watches (``os.rename`` is the event of rename and replace)."""
+    if event != "os.rename" or not _WATCHING:
+        return
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename.endswith(("pathlib.py", "shutil.py"))
+                                 or frame.f_globals.get("__name__") == __name__):
+        frame = frame.f_back
+    name = frame.f_globals.get("__name__", "?") if frame is not None else "?"
+    if name.startswith("territoire_geo"):
+        _RENAMERS.append((name, str(args[1])))
+
+
+sys.addaudithook(_audit)
+
+
+def test_every_rename_of_a_real_run_goes_through_the_atomic_module(samples: Path, tmp_path: Path) -> None:
+    """The demo run and a clipped fetch write dozens of files: every rename comes from ``_atomic``."""
+    from territoire_geo.imagery import fetch
+    from territoire_geo.recipes import demo
+    from territoire_geo.sources import search
+
+    _RENAMERS.clear()
+    _WATCHING.append(True)
+    try:
+        demo(samples, tmp_path / "run")
+        items = search((4.33, 43.97, 4.40, 44.03), "2022", source=samples / "stac", collections="sentinel-2-l2a")
+        fetch(items[:1], ["red"], tmp_path / "cache", aoi=(4.35, 43.99, 4.36, 44.0))
+    finally:
+        _WATCHING.clear()
+    renamers = {module for module, _ in _RENAMERS}
+    assert len(_RENAMERS) > 30 and renamers == {"territoire_geo._atomic"}, sorted(renamers)
+    renamed = {Path(target).name for _, target in _RENAMERS}
+    assert {"manifest.json", "scores.csv", "scene.html", "rapport.html", "items.json", "red.tif"} <= renamed
+
+
+# ------------------------------------------------------------------ the wheel
+
+#: Packages only the tests have (the ``dev`` extra): nothing shipped may import them.
+DEV_ONLY = {"rustac", "pytest", "hypothesis", "pytest_socket", "rasterstats", "psutil", "_servers",
+            "_safe_builder", "spyndex"}
+
+
+def test_shipped_modules_import_no_development_package() -> None:
+    wrong = [f"{m}:{a.line} imports {a.target}" for m in MODULES for a in arrows(m)
+             if a.target.split(".")[0] in DEV_ONLY]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_test_support_is_not_in_the_package() -> None:
+    shipped = {p.name for p in PACKAGE.rglob("*.py")}
+    assert not {"_servers.py", "_safe_builder.py", "_safe_testing.py", "build_indices.py", "_build_indices.py"} \
+        & shipped
+    assert (ROOT / "tests" / "_servers.py").is_file() and (ROOT / "scripts" / "build_indices.py").is_file()

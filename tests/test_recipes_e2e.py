@@ -62,6 +62,26 @@ def test_reserve_fonciere_scene_report_and_manifest(reserve: Path) -> None:
     assert "graduatedSymbol" in styles.loc[0, "styleQML"]
 
 
+def test_the_change_command_and_the_recipe_give_the_same_change(reserve: Path, tmp_path: Path) -> None:
+    """One pipeline (``analysis.change.detect``): same summary rows and same patches by both paths."""
+    from territoire_geo.workflows import detect_change
+
+    plu = REPO / "data_samples" / "plu" / "30014_PLU_20171013" / "Donnees_geographiques" / \
+        "30014_ZONE_URBA_20171013.shp"
+    by_command = detect_change(REPO / "data_samples" / "stac", plu, "2020-01-01/2021-12-31",
+                               "2022-01-01/2023-12-31", tmp_path / "change", min_area_m2=1000,
+                               collections="sentinel-2-l2a")
+    by_recipe = pd.read_csv(reserve / "changements_par_classe.csv").to_dict("records")
+    assert by_recipe == by_command["summary"]  # same keys, same classes, same figures
+    planted = next(row for row in by_recipe if row["class_name"] == "new_artificial_surface")
+    assert planted["patches"] == 1 and planted["area_ha"] == pytest.approx(2.54, rel=0.15)
+    command_patches = gpd.read_parquet(tmp_path / "change" / "change_patches.parquet")
+    recipe_patches = gpd.read_file(reserve / "alertes_changement.gpkg")
+    assert command_patches["class"].tolist() == recipe_patches["class"].tolist()
+    assert command_patches.geometry.iloc[0].equals(recipe_patches.geometry.iloc[0])
+    assert command_patches["first_seen"].iloc[0] == pd.Timestamp(recipe_patches["first_seen"].iloc[0])
+
+
 def test_missing_layer_lowers_reliability(tmp_path: Path) -> None:
     import yaml
 

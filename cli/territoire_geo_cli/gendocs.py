@@ -5,16 +5,14 @@ Run: ``python -m territoire_geo_cli.gendocs`` (``--check`` exits 1 when a file i
 
 from __future__ import annotations
 
+import sys
 import types
 import typing
-
-from pydantic import BaseModel
-
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer.main
+from pydantic import BaseModel
 
 from territoire_geo_cli.main import app
 

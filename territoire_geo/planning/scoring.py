@@ -126,7 +126,7 @@ def score(
     Parameters
     ----------
     units
-        One row per unit (e.g. :func:`territoire_geo.analysis.zonal.overlay` output).
+        One row per unit (e.g. :func:`territoire_geo.planning.overlay.overlay` output).
     criteria
         Criteria, or a :class:`CriteriaSet` (then its exclusions are used unless
         ``exclusions`` is given).

@@ -28,11 +28,11 @@ from territoire_geo.recipes.tools import (
 )
 
 __all__ = [
+    "STEPS",
+    "TEMPLATES",
     "Recipe",
     "RerunReport",
     "RunResult",
-    "STEPS",
-    "TEMPLATES",
     "check_paths",
     "demo",
     "dry_run",

@@ -17,9 +17,9 @@ from territoire_geo.sources.profiles import PROFILES
 from territoire_geo.sources.stac import StacApiSource, StaticCatalogSource
 
 __all__ = [
+    "PROFILES",
     "HttpClient",
     "ImagerySource",
-    "PROFILES",
     "RetryPolicy",
     "SearchQuery",
     "Signer",

@@ -4,7 +4,7 @@ Hub products are whole SAFE archives, not per-band COGs: an item made here
 carries one ``product`` asset (the zip) and the Sentinel-2 facts that can be
 read from the product name (platform, tile, processing baseline). To read
 pixels, download the product and describe it with
-:func:`territoire_geo.sources.safe.safe_to_item`, whose item :func:`territoire_geo.load.load` reads.
+:func:`territoire_geo.sources.safe.safe_to_item`, whose item :func:`territoire_geo.load` reads.
 """
 
 from __future__ import annotations

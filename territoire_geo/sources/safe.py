@@ -5,7 +5,7 @@ quantification, per-band ``BOA_ADD_OFFSET``, special values, cloud cover)
 and the granule metadata (``MTD_TL.xml``: EPSG code, grid origin, pixel
 size and shape per resolution), and describes each JP2 band file as an asset
 keyed like CDSE (``B04_10m``, ``B8A_20m``, ``SCL_20m``) with ``raster:bands``
-scale/offset and ``proj:*`` fields, so that :func:`territoire_geo.load.load`
+scale/offset and ``proj:*`` fields, so that :func:`territoire_geo.load`
 reads it exactly as it reads STAC COGs.
 
 :func:`extract_safe` unpacks a product zip, refusing any entry that would

@@ -284,7 +284,7 @@ def zan_summary(table: pd.DataFrame) -> tuple[float, float] | None:
     """``(total ha, ha in A and N zones)`` of a ZAN table, or None if it cannot tell.
 
     Long tables have ``TYPEZONE`` and ``area_ha`` columns; wide ones (as written by
-    :func:`territoire_geo.analysis.zonal.artificialisation`) have ``area_ha_<TYPEZONE>`` columns.
+    :func:`territoire_geo.planning.zan.artificialisation`) have ``area_ha_<TYPEZONE>`` columns.
     """
     area = find_column(table, ("area_ha", "surface_ha"))
     kind = find_column(table, ("TYPEZONE", "type_zone"))

@@ -18,11 +18,11 @@ from territoire_geo.present.scene._deck_bundle import (
 )
 
 __all__ = [
-    "Browser",
     "CHROMIUM_FLAGS",
     "DECKGL_VERSION",
-    "DeckBundle",
     "INSTALL_COMMAND",
+    "Browser",
+    "DeckBundle",
     "SceneDeck",
     "SceneInfo",
     "build",
