@@ -24,7 +24,6 @@ KEY_PACKAGES = (
 
 def versions() -> dict[str, str | None]:
     """Package and library versions (``None`` when a package is not installed)."""
-
     out: dict[str, str | None] = {
         "territoire_geo": __version__,
         "python": sys.version.split()[0],

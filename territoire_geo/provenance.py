@@ -81,7 +81,6 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON-ready data (with software versions)."""
-
         return {
             "manifest_version": 1,
             "software": versions(),

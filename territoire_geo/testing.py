@@ -132,7 +132,6 @@ def _asset(href: Path, name: str, array: np.ndarray, transform: Affine, epsg: in
 def _item(item_id: str, when: dt.datetime, transform: Affine, shape: Sequence[int], epsg: int,
           assets: dict[str, pystac.Asset], baseline: str, applied: bool | None, cloud: float,
           collection: str, tile: str, platform: str, extra: Mapping[str, Any]) -> pystac.Item:
-
     minx, maxy = transform.c, transform.f
     maxx, miny = minx + transform.a * shape[1], maxy + transform.e * shape[0]
     to_ll = Transformer.from_crs(epsg, 4326, always_xy=True)

@@ -21,7 +21,6 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existin
 
 def parse_method(text: str) -> Any:
     """``median|mean|max|min|max_ndvi`` as is, ``p90`` as ``("percentile", 90.0)``."""
-
     value = text.strip().lower()
     if value.startswith("p") and value[1:].replace(".", "", 1).isdigit():
         return ("percentile", float(value[1:]))
@@ -32,7 +31,6 @@ def parse_method(text: str) -> Any:
 
 def parse_expressions(entries: list[str] | None) -> dict[str, str]:
     """``['name=formula', ...]`` as a dict."""
-
     parsed: dict[str, str] = {}
     for entry in entries or []:
         name, sep, formula = entry.partition("=")
@@ -43,7 +41,6 @@ def parse_expressions(entries: list[str] | None) -> dict[str, str]:
 
 
 def _required(**values: Any) -> None:
-
     missing = [f"--{k.replace('_', '-')}" for k, v in values.items() if v is None]
     if missing:
         raise ConfigError(f"missing option(s) {', '.join(missing)}; see --help")
@@ -138,7 +135,6 @@ def change_cmd(
 
     Example: [bold]territoire-geo change -s data_samples/stac -a data_samples/plu/30014_PLU_20171013/Donnees_geographiques/30014_ZONE_URBA_20171013.shp --before 2020-01-01/2021-12-31 --after 2022-01-01/2023-12-31 --out runs/change[/]
     """
-
     def work() -> dict[str, Any]:
         from territoire_geo.workflows import detect_change  # deferred: keeps --help fast
 

@@ -21,7 +21,6 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 def cli_reference() -> str:
     """Markdown reference of every command, from the Typer app."""
-
     group = typer.main.get_command(app)
     lines = ["# CLI reference", "", "Generated from the code by `python -m territoire_geo_cli.gendocs`; "
              "a test fails when this file is stale.", "",

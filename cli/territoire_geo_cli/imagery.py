@@ -29,7 +29,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 def parse_aoi(text: str, crs: str) -> Any:
     """Communes from 'insee:…'/'epci:…' (kept as text), a bbox from 'a,b,c,d' (in ``crs``), else a path."""
-
     if is_commune_spec(text):
         return text
     parts = [p.strip() for p in text.split(",")]

@@ -73,7 +73,6 @@ def _wanted(class_values: Iterable[int] | None) -> list[int]:
 
 
 def _vectorise(array: np.ndarray, transform: Affine, crs: Any, wanted: list[int]) -> gpd.GeoDataFrame:
-
     mask = np.isin(array, wanted)
     found = list(rasterio.features.shapes(array, mask=mask, connectivity=4, transform=transform)) if mask.any() else []
     codes = np.array([int(value) for _, value in found], dtype=np.int16)

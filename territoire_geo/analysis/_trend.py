@@ -195,7 +195,6 @@ def _insertion_sort(a: np.ndarray, n: int) -> None:  # pragma: no cover - compil
 
 def _make_pixel_loop(select: Any, median: Any, insertion_sort: Any) -> Any:
     """The per-pixel loop, closing over the compiled helpers (numba freezes them as constants)."""
-
     def _pixel_loop(flat: np.ndarray, x: np.ndarray, min_obs: int, out: np.ndarray) -> None:  # pragma: no cover
         pixels, steps = flat.shape
         values = np.empty(steps)

@@ -83,7 +83,6 @@ class _FileSource(RasterioRasterSource):
         return super().nodata_value() if self._nodata is None else None
 
     def read_window(self, x0: int, y0: int, nx: int, ny: int) -> Any:
-
         try:
             return self._read_window(x0, y0, nx, ny)
         except rasterio.errors.RasterioIOError as exc:  # a truncated or corrupt file: a data problem
@@ -155,7 +154,6 @@ def band_labels(values: np.ndarray) -> tuple[str, ...]:
 # ------------------------------------------------------------------ files
 @contextmanager
 def _open_file(path: str | os.PathLike[str], nodata: float | None) -> Iterator[RasterInput]:
-
     try:
         ds = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
@@ -225,7 +223,6 @@ def _grid(data: Any, x: str, y: str) -> tuple[float, float, float, float, float]
 
 
 def _dataarray(data: Any, nodata: float | None, band_dim: str | None) -> RasterInput:
-
     if data.rio.crs is None:
         raise DataError(
             f"raster {data.name or ''!s} has no CRS; set it with .rio.write_crs('EPSG:2154') before zonal stats"

@@ -200,7 +200,6 @@ def trend(series: xr.DataArray, dim: str = "time", *, alpha: float = 0.05, min_o
         ``significant`` (bool), ``n_obs`` (uint16). Memory per dask chunk is bounded:
         ``dim`` is gathered into one chunk, pairs are formed per block of pixels.
     """
-
     if dim not in series.dims:
         raise DataError(f"no {dim!r} dimension in the series")
     x, unit, origin = _abscissa(series[dim].values)

@@ -131,7 +131,6 @@ class IndexSpec:
 
 class IndexFunction(Protocol):
     """Signature of the convenience functions (:func:`ndvi`, :func:`savi`, ...)."""
-
     def __call__(self, ds: xr.Dataset, /, **constants: float) -> xr.DataArray: ...
 
 

@@ -41,7 +41,6 @@ def reproject_dem(dem: xr.DataArray, crs: str | int | CRS = "EPSG:2154", *,
     DataError
         The DEM has no CRS or the target CRS is geographic.
     """
-
     target = CRS.from_user_input(crs)
     if not target.is_projected:
         raise DataError(f"target CRS {target.to_string()} is not projected; slopes need metres")
@@ -89,7 +88,6 @@ def slope_percent(dem: xr.DataArray) -> xr.DataArray:
     DataError
         The DEM is in a geographic CRS, has no CRS or is smaller than 2×2.
     """
-
     dem = _single_band(dem)
     crs = dem.rio.crs
     if crs is None:

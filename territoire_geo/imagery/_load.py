@@ -197,7 +197,6 @@ def _chunks(chunks: Mapping[str, int] | None) -> dict[str, int]:
 
 
 def _covering(items: Iterable[pystac.Item], aoi: AOI) -> list[pystac.Item]:
-
     area = aoi.to_crs(4326).geometry
     return [i for i in items if i.geometry is None or shape(i.geometry).intersects(area)]
 
@@ -216,8 +215,6 @@ def _plan_item(item: pystac.Item, bands: Sequence[str], aoi: AOI) -> PlannedItem
 def load_plan(plan: LoadPlan, *, sign: Callable[[str], str] | None = None,
               progress: Callable[[str], None] | None = None) -> xr.Dataset:
     """Build the lazy dataset described by ``plan``; see :func:`load`."""
-
-
     odc.stac.configure_rio(**gdal_options())
     renamed = [_renamed_item(p) for p in plan.items]
     read = list(plan.resampling)

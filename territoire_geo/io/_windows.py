@@ -44,7 +44,6 @@ def compute_windows(*arrays: Any, window: int = DEFAULT_WINDOW) -> tuple[Any, ..
     tuple
         numpy-backed DataArrays with the coordinates and attributes of the inputs.
     """
-
     windows = grid_windows(*arrays, window=window)
     if windows is None:
         return tuple(dask.compute(*arrays))

@@ -360,7 +360,6 @@ def _exclusion(spec: Any) -> Exclusion:
 
 
 def _read_yaml(source: str | os.PathLike[str] | None) -> tuple[Any, str]:
-
     if source is None:
         path = resources.files("territoire_geo").joinpath("data", DEFAULT_CRITERIA)
         with path.open("r", encoding="utf-8") as fh:

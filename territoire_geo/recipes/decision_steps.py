@@ -44,8 +44,6 @@ def dem_key(ctx: RunContext) -> Any:
 
 def make_dem(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """The elevation raster, clipped to the territory and in the working CRS (GeoTIFF)."""
-
-
     r = ctx.recipe
     aoi = gpd.read_parquet(ctx.artefacts["zoning"]["aoi"])
     href, identity = _dem_href(ctx, aoi)
@@ -57,7 +55,6 @@ def make_dem(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
 
 def _dem_href(ctx: RunContext, aoi: Any) -> tuple[str, str]:
-
     r = ctx.recipe
     if r.territory.dem is not None:
         return str(r.territory.dem), Path(r.territory.dem).name
@@ -70,8 +67,6 @@ def _dem_href(ctx: RunContext, aoi: Any) -> tuple[str, str]:
 
 
 def _clip_dem(href: str, aoi: Any, crs: str) -> Any:
-
-
     dem = rxr.open_rasterio(href, masked=True).squeeze("band", drop=True)
     minx, miny, maxx, maxy = aoi.to_crs(dem.rio.crs).buffer(0).total_bounds
     pad = 0.01 if dem.rio.crs.is_geographic else 500
@@ -94,8 +89,6 @@ def units_key(ctx: RunContext) -> Any:
 
 def make_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """Candidate units: zones (or parcels) × soil/risk/prescription layers, NDVI, change, slope, distances."""
-
-
     r = ctx.recipe
     crs = r.territory.crs
     assert r.territory.plu is not None
@@ -112,8 +105,6 @@ def make_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
 
 def _layers(ctx: RunContext) -> tuple[list[Any], dict[str, Any]]:
-
-
     layers, distances = [], {}
     for label, path in ctx.artefacts.get("layers", {}).items():
         if not isinstance(path, Path):
@@ -132,7 +123,6 @@ def _layers(ctx: RunContext) -> tuple[list[Any], dict[str, Any]]:
 
 
 def _raster_stats(ctx: RunContext, units: Any) -> Any:
-
     crs = ctx.recipe.territory.crs
     if "composites" in ctx.artefacts:
 
@@ -158,9 +148,6 @@ def score_key(ctx: RunContext) -> Any:
 
 def score_units(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """Scores, ranks, contributions, exclusions, reliability and rank sensitivity."""
-
-
-
     s = ctx.recipe.scoring
     assert s is not None
     criteria = load_criteria(_criteria_source(s.criteria))
@@ -216,7 +203,6 @@ def site_finder_columns(ctx: RunContext, units: Any) -> Any:
 
 
 def _destination_codes(units: Any, table_path: Path | None) -> list[set[str]]:
-
     table: dict[str, str] = {}
     if table_path is not None:
         frame = pd.read_csv(table_path, sep=None, engine="python", dtype=str)
@@ -240,7 +226,6 @@ def _legacy_codes(destdomi: str, formdomi: str) -> set[str]:
 
 
 def _built_share(ctx: RunContext, units: Any) -> Any:
-
     if "composites" not in ctx.artefacts:
         units["built_share"] = float("nan")
         return units
@@ -263,8 +248,6 @@ def scene_key(ctx: RunContext) -> Any:
 
 def make_scene(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """The offline 3D scene (and its PNG snapshot when asked)."""
-
-
     sc = ctx.recipe.scene
     assert sc is not None
     units = gpd.read_parquet(_scene_units(ctx.artefacts))

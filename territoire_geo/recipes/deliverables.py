@@ -58,8 +58,6 @@ def _copy(source: Path, target: Path) -> Path:
 
 
 def _zoning(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
-
-
     out: dict[str, Path] = {}
     layers = {k: gpd.read_parquet(v) for k, v in art.items() if isinstance(v, Path) and v.suffix == ".parquet"
               and k != "aoi"}
@@ -74,8 +72,6 @@ def _zoning(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
 
 
 def _change(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
-
-
     classes = _copy(art["classes"], ctx.run_dir / "changements_classes.tif")
     patches = gpd.read_parquet(art["patches"])
     gpkg = write_vector(patches, ctx.run_dir / "alertes_changement.gpkg", layer="alertes", overwrite=True)
@@ -92,8 +88,6 @@ SCORE_BREAKS = [(0, 20, "215,48,39"), (20, 40, "252,141,89"), (40, 60, "254,224,
 
 
 def _scores(ctx: RunContext, art: dict[str, Any]) -> dict[str, Path]:
-
-
     scored = gpd.read_parquet(art["scored"])
     out = {"unites_scores.gpkg": write_vector(scored, ctx.run_dir / "unites_scores.gpkg", layer="unites",
                                               overwrite=True, styles={"unites": graduated_qml("score", SCORE_BREAKS)}),
@@ -114,8 +108,6 @@ def write_report(ctx: RunContext, overrides: dict[str, Any] | None) -> list[Path
     ``overrides`` (for ``recipe rerun``: the original run's, so that a rerun
     reproduces the report byte for byte).
     """
-
-
     lang = ctx.recipe.report.lang if ctx.recipe.report else "fr"
     manifest = json.loads(json.dumps(ctx.manifest.to_dict(), default=str))  # as it is written
     manifest.update(overrides or {})
@@ -129,8 +121,6 @@ def write_report(ctx: RunContext, overrides: dict[str, Any] | None) -> list[Path
 
 
 def _record_items(ctx: RunContext, items_path: Path) -> None:
-
-
     for item in pystac.ItemCollection.from_file(str(items_path)):
         assets = band_assets(item)
         first = next((a for n, a in assets.items() if n not in ("scl", "qa_pixel")), None)

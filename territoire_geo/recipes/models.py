@@ -261,7 +261,6 @@ def _redact(data: Any, secrets: dict[str, str]) -> Any:
 
 
 def _looks_local(source: str) -> bool:
-
     return not (source.startswith(("http://", "https://", "dhus+", "/")) or get_profile(source)
                 or source == "cdse-odata")
 

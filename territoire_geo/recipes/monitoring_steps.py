@@ -24,7 +24,6 @@ __all__ = ["crops_key", "greening_key", "make_crops", "make_greening", "make_zan
 
 
 def _csv(frame: Any, path: Path) -> Path:
-
     return write_table_csv(frame, path, overwrite=True)
 
 
@@ -37,8 +36,6 @@ def zan_key(ctx: RunContext) -> Any:
 
 def make_zan(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """New artificial surface by commune / zone type / year, share in A and N, AU consumption."""
-
-
     r = ctx.recipe
     assert r.territory.plu is not None
     zset = zoning.read(r.territory.plu, crs=r.territory.crs)
@@ -65,8 +62,6 @@ def crops_key(ctx: RunContext) -> Any:
 
 def make_crops(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """Mean NDVI per parcel and date, anomalies vs the same month a year before, a chart per crop."""
-
-
     c = ctx.recipe.crops
     assert c is not None
     crs = ctx.recipe.territory.crs
@@ -91,7 +86,6 @@ def make_crops(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
 
 def _tidy_series(table: Any, parcels: Any, id_column: str, group_column: str) -> Any:
-
     frame = pd.DataFrame(table.drop(columns="geometry", errors="ignore"))
     time_col = next(c for c in frame.columns if c not in (id_column, "ndvi_mean", "ndvi_coverage"))
     groups = parcels.set_index(id_column)[group_column]
@@ -107,7 +101,6 @@ def flag_anomalies(table: Any, drop: float) -> Any:
     ``anomaly`` is true where NDVI fell by more than ``drop``; months without a value a
     year earlier get no flag (``previous`` is NaN).
     """
-
     dates = pd.to_datetime(table["date"])
     keyed = table.assign(year=dates.dt.year, month=dates.dt.month)
     previous = keyed.assign(year=keyed["year"] + 1)[["parcel", "year", "month", "ndvi_mean"]]
@@ -129,8 +122,6 @@ def greening_key(ctx: RunContext) -> Any:
 
 def make_greening(ctx: RunContext, folder: Path) -> dict[str, Any]:
     """Share of vegetated pixels per zone, before and after, and the NDVI series per zone type."""
-
-
     g = ctx.recipe.greening
     assert g is not None
     crs = ctx.recipe.territory.crs
@@ -163,8 +154,6 @@ def make_greening(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
 
 def _zone_type_series(ctx: RunContext, crs: str) -> Any:
-
-
     zones = gpd.read_parquet(ctx.artefacts["zoning"]["zone_urba"])
     types = zones.dissolve(by="TYPEZONE").reset_index()[["TYPEZONE", "geometry"]]
     series = open_zarr(ctx.artefacts["composites"]["ndvi_series"], crs)["ndvi"]

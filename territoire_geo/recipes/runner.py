@@ -72,7 +72,6 @@ def run(recipe: Recipe, *, recipe_text: str = "", recipe_file: str | None = None
     ExportError
         If the run folder holds a finished run and ``overwrite`` is false.
     """
-
     started = time.perf_counter()
     check_paths(recipe)
     run_dir = _prepare(recipe.output, overwrite)
@@ -130,7 +129,6 @@ def _public_recipe(recipe: Recipe) -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
     """SHA-256 of the package's source and data files: a code change invalidates every cached step."""
-
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
@@ -142,7 +140,6 @@ def code_digest() -> str:
 
 
 def _run_step(ctx: RunContext, step: Step, index: int, total: int) -> None:
-
     check_cancelled()  # an interrupt a library swallowed during the previous step stops the run here
     ctx.say("step", name=step.name, label=step.label, index=index, total=total)
     started = time.perf_counter()
@@ -180,20 +177,17 @@ def _clear_stale(cache_dir: Path, name: str, keep: Path) -> None:
 
 
 def _write_done(done: Path, result: dict[str, Any], folder: Path) -> None:
-
     body = {k: (f"@{Path(v).relative_to(folder).as_posix()}" if isinstance(v, Path) else v)
             for k, v in result.items()}
     write_text(done, json.dumps(body, default=str))  # the step's folder counts only once this exists
 
 
 def _read_done(done: Path, folder: Path) -> dict[str, Any]:
-
     body = json.loads(done.read_text(encoding="utf-8"))
     return {k: (folder / v[1:] if isinstance(v, str) and v.startswith("@") else v) for k, v in body.items()}
 
 
 def _finish(ctx: RunContext, report_overrides: dict[str, Any] | None) -> dict[str, Path]:
-
     outputs = deliverables.write_all(ctx)
     ctx.manifest.add_outputs(ctx.run_dir, outputs.values())
     if ctx.recipe.report is not None and ctx.recipe.report.enabled:

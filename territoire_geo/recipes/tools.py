@@ -57,7 +57,6 @@ def run_file(path: str | os.PathLike[str], *, overwrite: bool = False, scheduler
 
 def dry_run(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The plan of a recipe: steps, scenes found, expected outputs and pixels — nothing written."""
-
     recipe = load_recipe(path)
     info: dict[str, Any] = {"recipe": recipe.name, "output": str(recipe.output),
                             "steps": [s.name for s in plan(recipe)]}
@@ -140,7 +139,6 @@ def rerun(run_dir: str | os.PathLike[str], *, output: str | os.PathLike[str] | N
     The recipe text recorded in the manifest is run again (paths relative to the
     original recipe file) into ``output`` (``<run>-rerun`` by default).
     """
-
     original = Path(run_dir)
     manifest = read_manifest(original)
     text, recipe_file = manifest.get("recipe_text"), manifest.get("recipe_file")

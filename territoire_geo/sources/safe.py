@@ -309,7 +309,6 @@ def _item(product: ProductMetadata, grid: TileGrid, assets: dict[str, pystac.Ass
 
 
 def _grid_footprint(grid: TileGrid) -> Polygon:
-
     (rows, cols), (xdim, _, ulx, _, ydim, uly) = grid.grids[min(grid.grids)]
     outline = box(ulx, uly + ydim * rows, ulx + xdim * cols, uly).exterior
     lon, lat = Transformer.from_crs(grid.epsg, 4326, always_xy=True).transform(*outline.xy)

@@ -149,7 +149,6 @@ class StaticCatalogSource:
 
 
 def _is_feature_collection(path: Path) -> bool:
-
     with path.open("rb") as handle:
         head = handle.read(4096)
     try:

@@ -60,7 +60,6 @@ def compute_indices(source: Any, aoi: AOILike, period: DateRangeLike, out_dir: s
     ExportError
         An output exists and ``overwrite`` is false (checked before any computation).
     """
-
     say = progress or (lambda _msg: None)
     names, bands = _index_bands(names, expressions or {}, method)
     label = method_label(method).replace(" ", "")
@@ -85,7 +84,6 @@ def compute_indices(source: Any, aoi: AOILike, period: DateRangeLike, out_dir: s
 
 def _index_bands(names: Sequence[str], expressions: Mapping[str, str], method: Any) -> tuple[list[str], list[str]]:
     """Validate index names and expressions; the bands to load (before any search)."""
-
     names = [n.strip() for n in ([names] if isinstance(names, str) else names) if n.strip()]
     if not names and not expressions:
         raise ConfigError("nothing to compute: give index names and/or expressions")
@@ -104,14 +102,12 @@ def _index_bands(names: Sequence[str], expressions: Mapping[str, str], method: A
 
 
 def _check_targets(paths: Any, overwrite: bool) -> None:
-
     for path in paths:
         ensure_new(path, overwrite=overwrite)
 
 
 def _load(source: Any, aoi: Any, span: Any, bands: Sequence[str], collections: Any, max_cloud: float | None,
           chunks: Mapping[str, int] | None, say: Callable[[str], None]) -> tuple[xr.Dataset, list[Any]]:
-
     if collections is None and not (isinstance(source, str) and get_profile(source)):
         collections = "sentinel-2-l2a"
     items = search(aoi, (span.start, span.end), source=source, collections=collections, max_cloud=max_cloud)
@@ -122,8 +118,6 @@ def _load(source: Any, aoi: Any, span: Any, bands: Sequence[str], collections: A
 
 
 def _write_layer(layer: xr.DataArray, path: Path, overwrite: bool, tags: dict[str, str]) -> Path:
-
-
     layer = layer.drop_vars([c for c in ("period", "period_start", "period_end") if c in layer.coords])
     if layer.rio.crs is None:
         raise ConfigError(f"{layer.name} lost its CRS; cannot write {path.name}")
@@ -131,7 +125,6 @@ def _write_layer(layer: xr.DataArray, path: Path, overwrite: bool, tags: dict[st
 
 
 def _layer_row(comp: xr.Dataset, name: str, path: str) -> dict[str, Any]:
-
     values = np.asarray(comp[name].values, dtype=np.float64)
     count = np.asarray(comp["valid_count"].values)
     finite = values[np.isfinite(values)]
@@ -172,7 +165,6 @@ def detect_change(source: Any, aoi: AOILike, before: DateRangeLike, after: DateR
     ExportError
         An output exists and ``overwrite`` is false (checked before any computation).
     """
-
     say = progress or (lambda _msg: None)
     spans = _change_periods(before, after)
     out = Path(out_dir)
@@ -195,7 +187,6 @@ def detect_change(source: Any, aoi: AOILike, before: DateRangeLike, after: DateR
 
 
 def _change_periods(before: Any, after: Any) -> dict[str, Any]:
-
     spans = {"before": normalize_date_range(before), "after": normalize_date_range(after)}
     if spans["before"].end >= spans["after"].start:
         raise ConfigError(f"the before period ({_span_text(spans['before'])}) must end before the after "
@@ -204,7 +195,6 @@ def _change_periods(before: Any, after: Any) -> dict[str, Any]:
 
 
 def _union(spans: Mapping[str, Any]) -> Any:
-
     return DateRange(spans["before"].start, spans["after"].end)
 
 

@@ -62,7 +62,6 @@ def parse_assignments(items: Iterable[str], what: str) -> list[tuple[str, str]]:
 
 
 def _read_vector(path: PathLike, label: str) -> gpd.GeoDataFrame:
-
     if not Path(path).exists():
         raise DataError(f"{label} {path}: no such file")
     try:
@@ -72,7 +71,6 @@ def _read_vector(path: PathLike, label: str) -> gpd.GeoDataFrame:
 
 
 def _layer(kind: str, path: PathLike) -> Any:
-
     if kind not in LAYER_KINDS:
         raise ConfigError(f"unknown layer kind {kind!r}; choose one of {', '.join(LAYER_KINDS)}")
     if kind != "change":
@@ -86,8 +84,6 @@ def _layer(kind: str, path: PathLike) -> Any:
 
 
 def _dem_slope(path: PathLike, crs: Any) -> Any:
-
-
     if not Path(path).exists():
         raise DataError(f"DEM {path}: no such file")
     try:
@@ -137,7 +133,6 @@ def overlay_from_files(
     GeoDataFrame
         The units (see :func:`territoire_geo.planning.overlay.overlay`).
     """
-
     say = progress or (lambda _msg: None)
     if out is not None:
         ensure_new(out, overwrite=overwrite)
@@ -235,7 +230,6 @@ def score_from_files(
     -------
     ScoreRun
     """
-
     folder = Path(out_dir)
     _check_out_dir(folder, overwrite)
     frame = _read_vector(units, "units")

@@ -78,7 +78,6 @@ def validate_zoning(path: str | Path, fix: str | Path | None = None, overwrite: 
     ExportError
         ``fix`` exists and ``overwrite`` is false (checked before reading), or the disk is full.
     """
-
     if fix is not None:
         ensure_new(fix, overwrite=overwrite)
     zoning = cnig.read(path)
@@ -165,7 +164,6 @@ def fetch_zoning_to(
         ``path``, ``source``, ``cnig_version``, ``layers`` (feature count per requested
         layer, 0 when the API had none) and ``repairs``.
     """
-
     target = ensure_new(path, overwrite=overwrite)
     if target.suffix.lower() != ".gpkg":
         raise ConfigError(f"cannot write zoning to {target.name}: give a .gpkg file")

@@ -78,7 +78,6 @@ def build_report(run_dir: str | os.PathLike[str], *, lang: str = "fr", out: str 
     ExportError
         The report or a figure exists and ``overwrite`` is false, or it cannot be written.
     """
-
     check_lang(lang)
     root = Path(run_dir)
     if not root.is_dir():
@@ -113,7 +112,6 @@ def render_report(run_dir: str | os.PathLike[str], *, lang: str = "fr",
     DataError
         If the folder has no manifest (the run did not finish) and none is given.
     """
-
     data = load_run(Path(run_dir), manifest)
     ctx = Ctx(data, check_lang(lang), source_line(data.manifest, lang))
     built = [_build(key, builder, ctx) for key, builder in _sections()]
@@ -126,14 +124,12 @@ def render_report(run_dir: str | os.PathLike[str], *, lang: str = "fr",
 
 def _sections() -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     """Section builders in report order, with the TEXT key of their title."""
-
     return (("scores", sections.scores), ("contrib", sections.contributions), ("change", sections.change),
             ("zan", tables.zan), ("ndvi", sections.ndvi), ("plu", tables.plu), ("prov", tables.provenance))
 
 
 def _build(key: str, builder: Callable[[Any], Any], ctx: Any) -> Any:
     """One section; a failure becomes an announced absent section, not a failed report."""
-
     try:
         return builder(ctx)
     except Exception as exc:  # a broken deliverable must not cost the official the whole report

@@ -134,7 +134,6 @@ def _attempt(data: RunData, role: str, reader: Callable[[Path], Any]) -> Any:
 
 
 def _read_vector(path: Path, layer: str) -> Any:
-
     layers = [str(name) for name, _ in pyogrio.list_layers(path)]
     return gpd.read_file(path, layer=layer if layer in layers else layers[0], engine="pyogrio")
 
@@ -159,7 +158,6 @@ def criterion_labels(criteria: pd.DataFrame | None) -> dict[str, str]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -201,7 +199,6 @@ def _type_rank(code: str) -> int:
 
 def alert_zones(alerts: Any, zoning: Any) -> list[list[tuple[str, str]]]:
     """For every alert, the ``(LIBELLE, TYPEZONE)`` of the zones it touches (largest overlap first)."""
-
     zones = zoning.to_crs(alerts.crs) if zoning.crs != alerts.crs else zoning
     labels = zones["LIBELLE"].astype("string").fillna("—") if "LIBELLE" in zones else None
     types = zones["TYPEZONE"].astype("string").fillna("—") if "TYPEZONE" in zones else None
@@ -231,7 +228,6 @@ def zan_from_alerts(alerts: Any, zoning: Any, recipe: dict[str, Any]) -> pd.Data
     pandas.DataFrame
         ``commune, TYPEZONE, zones, year, area_ha, share`` (``zones``: the LIBELLE values).
     """
-
     columns = ["commune", "TYPEZONE", "zones", "year", "area_ha", "share"]
     if "class" in alerts.columns:
         alerts = alerts[pd.to_numeric(alerts["class"], errors="coerce") == NEW_ARTIFICIAL]

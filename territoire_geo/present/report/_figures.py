@@ -60,7 +60,6 @@ def _plain(text: Any) -> str:
 
 def _figure(width: float, height: float, legend_rows: int = 0) -> tuple[Any, Any, Any]:
     """A figure split into a body and a footer (legend rows and the source line), both laid out."""
-
     foot = 0.3 + 0.28 * legend_rows
     fig = Figure(figsize=(width, height + foot), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)  # Agg renderer, no pyplot state
@@ -110,17 +109,14 @@ def _scalebar(ax: Any, crs: Any) -> None:
 
 
 def _rect(x: float, y: float, w: float, h: float, colour: str) -> Any:
-
     return Rectangle((x, y), w, h, facecolor=colour, edgecolor="black", linewidth=0.8, zorder=10)
 
 
 def _halo(width: float = 3) -> list[Any]:
-
     return [patheffects.withStroke(linewidth=width, foreground="white")]
 
 
 def _swatch(colour: str, label: str, **style: Any) -> Any:
-
     return Patch(facecolor=colour, edgecolor=style.pop("edgecolor", "#444444"), label=_plain(label),
                  linewidth=0.6, **style)
 
@@ -183,7 +179,6 @@ def _context(ax: Any, zoning: Any, crs: Any, *, fill: bool, lang: str) -> list[A
 
 def score_map(units: Any, zoning: Any, *, lang: str, source: str, top: int = 5) -> bytes:
     """Units coloured by score (viridis, 0–100), excluded units hatched grey, the ``top`` first numbered."""
-
     t = TEXT[lang]
     units = _metric(units)
     fig, body, footer = _figure(10, 7.5)
@@ -388,7 +383,6 @@ def _bar_label(row: pd.Series, position: int, lang: str) -> str:
 
 
 def _date_axis(ax: Any, lang: str) -> None:
-
     def label(value: float, _pos: int) -> str:
         day = mdates.num2date(value)
         return f"{month_abbr(day.month, lang)} {day.year}"

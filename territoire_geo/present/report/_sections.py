@@ -101,7 +101,6 @@ def key_figures(ctx: Ctx) -> Safe:
 
 def footer(ctx: Ctx, now: dt.datetime) -> Safe:
     """Sources, generation date and software version."""
-
     generated = ctx.t["generated"].format(date=format_date(now.isoformat(), ctx.lang, time=True),
                                           version=__version__)
     return Safe(para(ctx.source) + para(generated))
@@ -295,7 +294,6 @@ def _classes_table(ctx: Ctx, frame: pd.DataFrame) -> str:
 
 def ndvi(ctx: Ctx) -> Section:
     """NDVI time series by zone type and by RPG crop group."""
-
     t, d = ctx.t, ctx.data
     section = Section("ndvi", t["ndvi"])
     if d.ndvi_zones is None and d.ndvi_parcels is None:

@@ -62,7 +62,6 @@ def find_chromium(executable: str | os.PathLike[str] | None = None) -> str:
 
 def _high_fd(fd: int) -> int:
     """Move ``fd`` above 10 so that dup2 onto 3/4 in the child cannot clobber it."""
-
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(fd)
     return new

@@ -336,7 +336,6 @@ def snapshot(html_path: str | os.PathLike[str], png_path: str | os.PathLike[str]
         Chromium missing ("install chromium (apt-get install chromium) or drop --png"),
         the page did not render within ``timeout`` seconds, or the PNG cannot be written.
     """
-
     source = Path(html_path)
     if not source.is_file():
         raise ExportError(f"{source} does not exist; export the scene first")

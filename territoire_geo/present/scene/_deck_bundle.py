@@ -116,7 +116,6 @@ def _find_npm(folder: Path) -> tuple[str, str] | None:
 
 
 def _pydeck_bundle() -> DeckBundle:
-
     path = Path(pydeck.__file__).parent / "nbextension" / "static" / "index.js"
     if not path.is_file():
         raise ExportError(f"no deck.gl bundle found; install it with: {INSTALL_COMMAND}")

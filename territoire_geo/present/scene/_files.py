@@ -79,7 +79,6 @@ def read_vector(path: str | os.PathLike[str], *, layer: str | None = None) -> gp
     DataError
         The file cannot be read or has no CRS.
     """
-
     file, layer = _vector_source(Path(path), layer)
     options: dict[str, Any] = {}
     if file.suffix.lower() == ".shp" and not file.with_suffix(".cpg").exists():
@@ -107,7 +106,6 @@ def _vector_source(file: Path, layer: str | None) -> tuple[Path, str | None]:
     DataError
         Several spatial layers and no ``layer`` given.
     """
-
     if file.is_dir():
         zones = sorted(p for p in file.rglob("*") if p.suffix.lower() == ".shp" and "zone_urba" in p.name.lower())
         if len(zones) == 1:
@@ -136,7 +134,6 @@ def read_raster(path: str | os.PathLike[str]) -> Any:
     DataError
         The file cannot be read or has no CRS.
     """
-
     file = Path(path)
     try:
         data = rioxarray.open_rasterio(file)

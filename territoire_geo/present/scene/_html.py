@@ -199,7 +199,6 @@ def render_page(*, title: str, lang: str, scene: dict[str, Any], bundle: DeckBun
                 presets: Sequence[dict[str, Any]], source_line: str, basemap: bool,
                 toggles: Sequence[str] = (), generated: dt.date | None = None) -> str:
     """The complete HTML text of a scene page (``generated``: date shown, today by default)."""
-
     words, e = TEXT[lang], html.escape
     scripts = [_script_safe(s) for s in bundle.scripts]
     if len(scripts) == 2:  # npm: deck.gl then @deck.gl/json, which also assigns window.deck

@@ -81,8 +81,6 @@ def categorical(values: pd.Series, lang: str, *, typezone: bool) -> tuple[list[s
 def numeric(values: pd.Series, cmap: str, lang: str, label: str, *,
             levels: int = 32) -> tuple[list[str], list[dict[str, Any]]]:
     """Colours of a numeric column on ``levels`` steps of ``cmap`` and a gradient legend."""
-
-
     try:
         ramp = colormaps[cmap]
     except KeyError as exc:
@@ -101,7 +99,6 @@ def numeric(values: pd.Series, cmap: str, lang: str, label: str, *,
 
 def gradient_entry(cmap: str, label: str, low: str, high: str) -> dict[str, Any]:
     """A gradient legend entry for a matplotlib colormap."""
-
     ramp = colormaps[cmap]
     return {"kind": "gradient", "label": label, "colors": [to_hex(ramp(i / 8)) for i in range(9)],
             "min": low, "max": high}

@@ -53,7 +53,6 @@ class Terrain:
 
 
 def _png_url(rgba_array: np.ndarray) -> str:
-
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgba_array, dtype=np.uint8), "RGBA").save(buffer, "PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -62,7 +61,6 @@ def _png_url(rgba_array: np.ndarray) -> str:
 def _prepared(data: Any, label: str, bounds: Sequence[float] | None, max_px: int, *,
               categorical: bool = False) -> Any:
     """2-D float DataArray in EPSG:4326 (NaN = nodata), clipped to ``bounds``, ≤ ``max_px`` a side."""
-
     if not hasattr(data, "dims") or not hasattr(data, "rio"):
         raise DataError(f"{label} must be an xarray DataArray with a CRS (rioxarray)")
     if data.ndim == 3 and data.shape[0] == 1:
@@ -123,7 +121,6 @@ def _title(data: Any, fallback: str) -> str:
 def _colour(data: Any, array: np.ndarray, classes: dict[float, str] | None, colormap: str | None, lang: str,
             vrange: tuple[float, float] | None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """RGBA (nodata transparent) of ``array`` holding the values of ``data``, and its legend."""
-
     out = np.zeros((*array.shape, 4), dtype=np.uint8)
     title = _title(data, "raster")
     if classes is not None:
@@ -157,7 +154,6 @@ def drape(data: Any, *, bounds: Sequence[float] | None, colormap: str | None, la
 
 def _hillshade(values: np.ndarray, bounds: Sequence[float], exaggeration: float) -> np.ndarray:
     """RGB floats (0–1): lightly tinted, soft hillshade."""
-
     west, south, east, north = bounds
     height, width = values.shape
     lat = math.radians((south + north) / 2)
@@ -173,7 +169,6 @@ def _hillshade(values: np.ndarray, bounds: Sequence[float], exaggeration: float)
 def _overlay(fine: Any, shade: np.ndarray, overlay: Any, colormap: str | None,
              lang: str) -> tuple[str, list[dict[str, Any]]]:
     """The hillshade with ``overlay`` (resampled onto the relief texture grid) blended over it."""
-
     classes = _classes(overlay)
     values = _prepared(overlay, "raster", _bounds(fine), 4096, categorical=classes is not None)
     matched = values.rio.reproject_match(fine, resampling=Resampling.nearest if classes else Resampling.bilinear,
@@ -243,7 +238,6 @@ def terrain(dem: Any, *, bounds: Sequence[float] | None, exaggeration: float | N
 
 def _finer(fine: Any, overlay: Any, max_px: int) -> Any:
     """``fine`` resampled (bilinear) to the overlay's resolution, at most 4× finer and ``max_px`` a side."""
-
     height, width = fine.shape
     west, south, east, north = fine.rio.bounds()
     own = (east - west) / width * 111_320 * math.cos(math.radians((south + north) / 2))  # metres
