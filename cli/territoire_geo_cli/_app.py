@@ -76,6 +76,7 @@ def run(ctx: typer.Context, func: Callable[[], T]) -> T:
         console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, markup=True)
         raise typer.Exit(exit_code_for(exc)) from None
     except KeyboardInterrupt:
+        _quiet_abandoned_tasks()
         console.print("[yellow]interrupted[/]: partial downloads are kept and resume on the next run")
         raise typer.Exit(130) from None
     except MemoryError:
@@ -94,6 +95,18 @@ def run(ctx: typer.Context, func: Callable[[], T]) -> T:
         console.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {_one_line(exc)[:300]} "
                       "— rerun with --debug and report it")
         raise typer.Exit(1) from None
+
+
+def _quiet_abandoned_tasks() -> None:
+    """After Ctrl-C, say nothing of the writes the interrupt abandoned.
+
+    An interrupt that lands while zarr writes a store leaves its asynchronous writes
+    pending; at exit, asyncio reports each ("Task was destroyed but it is pending!",
+    "coroutine … was never awaited"). The store is a temporary that the next run
+    removes: the user is told once that the run was interrupted, nothing more.
+    """
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
 
 def _unreadable_raster(exc: BaseException) -> bool:

@@ -1,4 +1,4 @@
-"""Write the bad-input corpus of ``tests/test_bad_inputs.py`` (small files, committed).
+"""Write the bad-input corpus of ``tests/reliability/test_bad_inputs.py`` (small files, committed).
 
 Run from the repository root: ``python tests/data/bad/make_bad_inputs.py``. The output is
 deterministic (fixed seeds and dates), so a rerun gives the same bytes for the rasters

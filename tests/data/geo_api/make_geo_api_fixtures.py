@@ -1,4 +1,4 @@
-"""Build the geo.api.gouv.fr answers served by the loopback fake in ``tests/test_communes.py``.
+"""Build the geo.api.gouv.fr answers served by the loopback fake in ``tests/sources/test_communes.py``.
 
 Run from the repository root: ``python tests/data/geo_api/make_geo_api_fixtures.py``
 (deterministic; see ``README.md`` beside this file for what is real and what is not).

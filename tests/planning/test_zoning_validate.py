@@ -17,10 +17,10 @@ from territoire_geo.planning._zoning_validate import find_gaps, find_overlaps
 
 
 def _real_root() -> Path:
-    local = Path(__file__).parent / "data" / "real"
+    local = Path(__file__).parents[1] / "data" / "real"
     if (local / "france").is_dir():
         return local
-    return Path(__file__).parents[1].parent / "shared" / "data" / "real"
+    return Path(__file__).parents[2].parent / "shared" / "data" / "real"
 
 
 REAL = _real_root() / "france"

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from territoire_geo.recipes.tools import run_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "zan-suivi.yaml"
 
 

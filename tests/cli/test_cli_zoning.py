@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from territoire_geo.planning import zoning
 
 runner = CliRunner()
-PLU = Path(__file__).resolve().parents[1] / "data_samples" / "plu" / "30014_PLU_20171013"
+PLU = Path(__file__).resolve().parents[2] / "data_samples" / "plu" / "30014_PLU_20171013"
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from pyproj import Transformer
 from territoire_geo_cli.main import app
 from typer.testing import CliRunner
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BAD = REPO / "tests" / "data" / "bad"
 PLU = REPO / "data_samples" / "plu" / "30014_PLU_20171013"
 ZONE_URBA = PLU / "Donnees_geographiques" / "30014_ZONE_URBA_20171013.shp"

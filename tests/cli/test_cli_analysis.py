@@ -18,7 +18,7 @@ from territoire_geo.imagery import load
 from territoire_geo.sources import search
 
 runner = CliRunner()
-SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "data_samples"
 PLU_SHP = SAMPLES / "plu" / "30014_PLU_20171013" / "Donnees_geographiques" / "30014_ZONE_URBA_20171013.shp"
 BEFORE, AFTER = "2020-01-01/2021-12-31", "2022-01-01/2023-12-31"
 

@@ -71,7 +71,7 @@ def _fault_table(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     with capture.global_and_fixture_disabled():
         reporter.write_line("")
-        reporter.write_line(f"faults injected by tests/test_faults.py: {sum(INJECTED.values())}")
+        reporter.write_line(f"faults injected by tests/reliability/test_faults.py: {sum(INJECTED.values())}")
         reporter.write_line(f"| {'kind':<26} | {'where':<22} | {'count':>5} | outcome |")
         for (kind, where, outcome), n in sorted(INJECTED.items()):
             reporter.write_line(f"| {kind:<26} | {where:<22} | {n:>5} | {outcome} |")

@@ -19,7 +19,7 @@ from territoire_geo.present.report import REPORT, build_report
 from territoire_geo.present.report._data import zan_from_alerts, zan_summary
 from territoire_geo.present.report._text import format_ha, format_percent
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOSTILE = "<script>alert(1)</script>"
 HEADINGS_FR = ("Chiffres clés", "Carte des scores des unités foncières",
                "Contributions des critères aux unités les mieux classées", "Alertes de changement",

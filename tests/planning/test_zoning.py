@@ -19,7 +19,7 @@ from shapely.geometry import LineString, Polygon, box
 from territoire_geo.errors import DataError, SchemaError, SchemaWarning
 from territoire_geo.planning import zoning
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[1]  # tests/
 
 
 def _real_root() -> Path:
@@ -27,14 +27,14 @@ def _real_root() -> Path:
     local = HERE / "data" / "real"
     if (local / "france").is_dir():
         return local
-    return Path(__file__).parents[1].parent / "shared" / "data" / "real"
+    return Path(__file__).parents[2].parent / "shared" / "data" / "real"
 
 
 REAL = _real_root() / "france"
 ARPA = REAL / "cnig_plu_30014_arpaillargues_2017"
 PEZOU = REAL / "cnig_plu_41175_pezou_2014"
 APICARTO = REAL / "gpu_apicarto" / "zone_urba_point_query_17345.geojson"
-TEMPLATE = Path(__file__).parents[1].parent / "shared" / "data" / "cnig" / "Gabarit_PLU_CC_CNIG_v2024-01.zip"
+TEMPLATE = Path(__file__).parents[2].parent / "shared" / "data" / "cnig" / "Gabarit_PLU_CC_CNIG_v2024-01.zip"
 
 
 @pytest.fixture(scope="module")

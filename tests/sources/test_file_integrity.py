@@ -34,7 +34,7 @@ from territoire_geo.sources.download import download
 
 pytestmark = pytest.mark.timeout(120)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE_TIFS = sorted((REPO / "data_samples").rglob("*.tif"))
 BAD = REPO / "tests" / "data" / "bad"
 TRUNCATED = {BAD / "rasters" / "truncated_cog.tif", BAD / "catalogs" / "truncated_band" / "item" / "red.tif"}

@@ -27,7 +27,7 @@ import pyogrio
 import pytest
 import rasterio
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "zan-suivi.yaml"
 CLI = [sys.executable, "-m", "territoire_geo_cli.main"]
 

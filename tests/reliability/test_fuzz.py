@@ -8,7 +8,7 @@ total (any value in, text or ``None`` out) and idempotent.
 Budgets: the default profile (``tg-fuzz``) is small, fixed and derandomised so that CI is
 deterministic and fast. For a longer, random run (see ``docs/reliability.md``)::
 
-    HYPOTHESIS_PROFILE=long python -m pytest tests/test_fuzz.py -p no:cacheprovider --timeout=14400
+    HYPOTHESIS_PROFILE=long python -m pytest tests/reliability/test_fuzz.py -p no:cacheprovider --timeout=14400
 
 The profiles are registered here (not in ``conftest.py``) and applied per test, so the
 other test modules keep their own settings.
@@ -39,7 +39,7 @@ from territoire_geo.planning._encoding import decide_encoding, fix_mojibake
 from territoire_geo.recipes import parse_recipe
 from territoire_geo.recipes.models import Recipe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "recipes").glob("*.yaml"))
 
 settings.register_profile("tg-fuzz", max_examples=120, deadline=None, derandomize=True, database=None,

@@ -20,7 +20,7 @@ from territoire_geo.provenance import Manifest, verify_run
 from territoire_geo.recipes import load_recipe, parse_recipe
 from territoire_geo.recipes.tools import rerun, run_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 runner = CliRunner()
 

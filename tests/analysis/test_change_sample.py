@@ -19,7 +19,7 @@ from territoire_geo.analysis.composites import composite
 from territoire_geo.imagery import load
 from territoire_geo.sources import search
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "data_samples"
 AOI = SAMPLES / "plu" / "30014_PLU_20171013" / "Donnees_geographiques" / "30014_ZONE_URBA_20171013.shp"
 PERIODS = [("before", "2020-01-01", "2021-12-31"), ("after", "2022-01-01", "2023-12-31")]
 BANDS = ["blue", "green", "red", "nir", "swir16", "swir22", "scl"]

@@ -13,7 +13,7 @@ import pytest
 from territoire_geo.provenance import verify_run
 from territoire_geo.recipes.tools import run_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -35,7 +35,7 @@ from typer.testing import CliRunner
 
 from territoire_geo.errors import DataError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PLU = REPO / "data_samples" / "plu" / "30014_PLU_20171013"
 LAYERS = REPO / "data_samples" / "layers"
 CLI = [sys.executable, "-m", "territoire_geo_cli.main"]

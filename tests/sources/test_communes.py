@@ -36,7 +36,7 @@ from territoire_geo.recipes import parse_recipe
 from territoire_geo.recipes.tools import run_file
 from territoire_geo.sources import communes, resolve_aoi
 
-DATA = Path(__file__).parent / "data" / "geo_api"
+DATA = Path(__file__).parents[1] / "data" / "geo_api"
 EPCI = "200066918"
 runner = CliRunner()
 

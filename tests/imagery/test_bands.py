@@ -119,7 +119,7 @@ def test_old_baseline_with_declared_offset_warns() -> None:
         assert band_assets(item, ["red"])["red"].offset == 0.0
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parent / "data/real/stac").glob("*item*")))
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[1] / "data/real/stac").glob("*item*")))
 def test_every_real_item_normalises(real_dir: Path, name: str) -> None:
     assets = band_assets(_item(real_dir, name))
     assert {"red", "green", "blue"} <= set(assets)
